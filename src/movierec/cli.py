@@ -1,0 +1,167 @@
+"""The `movierec` command: one thin command per pipeline stage. dvc.yaml calls these.
+
+Each command validates params.yaml first, then does its I/O around a pure core function. Expected
+mistakes raise MovierecError, printed as one line with a non-zero exit and no traceback.
+TensorFlow is imported only inside the commands that need it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from movierec.errors import MovierecError
+
+RAW_DIR = Path("data/raw")
+PREPARED_DIR = Path("data/prepared")
+CONTENT_MATRIX = Path("data/features/content.npy")
+MODELS_DIR = Path("data/models")
+METRICS_DIR = Path("metrics")
+
+
+def model_path(name: str) -> Path:
+    return MODELS_DIR / f"{name}.keras"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MovierecError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.option("--params", "params_file", default="params.yaml", show_default=True, help="Params file to read.")
+@click.pass_context
+def cli(ctx, params_file):
+    """Train, compare and serve neural movie recommenders on MovieLens."""
+    ctx.obj = {"params_file": params_file}
+
+
+def _params(ctx):
+    from movierec.params import load_params
+
+    return load_params(ctx.obj["params_file"])
+
+
+@cli.command()
+@click.pass_context
+def download(ctx):
+    """Fetch MovieLens latest-small into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
+    from movierec import data
+
+    p = _params(ctx).data
+    if Path(p.path) != Path(data.DEFAULT_DATA_PATH):
+        from movierec.atomic import atomic_path
+
+        with atomic_path(RAW_DIR, directory=True) as tmp:
+            (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
+        click.echo(f"data.path points at {p.path}; skipping the official download")
+        return
+    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024))
+    click.echo(f"MovieLens verified in {folder}")
+
+
+@cli.command()
+@click.pass_context
+def prepare(ctx):
+    """Encode users and movies and split the ratings exactly as the notebook did."""
+    from movierec import data
+    from movierec.atomic import write_json
+    from movierec.prepare import prepare as prepare_core
+    from movierec.prepare import save_prepared
+
+    p = _params(ctx)
+    ratings = data.load_ratings(
+        Path(p.data.path), min_rating=p.data.min_rating, max_rating=p.data.max_rating, duplicates=p.data.duplicates
+    )
+    prepared = prepare_core(ratings, test_size=p.prepare.test_size, seed=p.prepare.seed)
+    save_prepared(prepared, PREPARED_DIR)
+    write_json(METRICS_DIR / "data.json", prepared.counts())
+    click.echo(", ".join(f"{k}={v}" for k, v in prepared.counts().items()))
+
+
+@cli.command()
+@click.pass_context
+def embed(ctx):
+    """Build content vectors (TF-IDF + SVD over title, genres, tags) into data/content/embeddings.npz."""
+    from movierec import content, data
+
+    p = _params(ctx)
+    folder = Path(p.data.path)
+    texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
+    vectors = content.build_content_vectors(texts, dim=p.embed.dim, min_df=p.embed.min_df, seed=p.embed.seed)
+    content.save_archive(vectors, Path("data/content/embeddings.npz"))
+    click.echo(f"{len(vectors)} content vectors of length {p.embed.dim}")
+
+
+@cli.command()
+@click.pass_context
+def align(ctx):
+    """Stack the content vectors in movie-encoder order (zeros where missing) and report coverage."""
+    import numpy as np
+
+    from movierec.align import align as align_core
+    from movierec.align import load_archive
+    from movierec.atomic import atomic_path, write_json
+    from movierec.prepare import load_prepared
+
+    p = _params(ctx)
+    prepared = load_prepared(PREPARED_DIR)
+    matrix, coverage = align_core(load_archive(Path(p.embed.archive), p.embed.dim), prepared.movie_ids, p.embed.dim)
+    with atomic_path(CONTENT_MATRIX) as tmp:
+        np.save(tmp, matrix)
+    write_json(METRICS_DIR / "align.json", coverage)
+    click.echo(f"{coverage['with_vector']}/{coverage['movies']} movies have a content vector")
+
+
+@cli.command()
+@click.argument("variant")
+@click.pass_context
+def train(ctx, variant):
+    """Train one variant from params.yaml's `variants` and save data/models/VARIANT.keras."""
+    from movierec import train as train_stage
+    from movierec.prepare import load_prepared
+
+    p = _params(ctx)
+    p.variant(variant)
+    train_stage.run(
+        p,
+        variant,
+        load_prepared(PREPARED_DIR),
+        content_path=CONTENT_MATRIX,
+        model_path=model_path(variant),
+        live_dir=METRICS_DIR / "train" / variant,
+        timing_path=METRICS_DIR / "timing" / f"{variant}.json",
+    )
+
+
+@cli.command()
+@click.argument("variant")
+@click.pass_context
+def evaluate(ctx, variant):
+    """Score one trained variant on the test split: RMSE and MAE into metrics/eval/VARIANT.json."""
+    from movierec import evaluate as evaluate_stage
+    from movierec.atomic import write_json
+    from movierec.prepare import load_prepared
+
+    p = _params(ctx)
+    p.variant(variant)
+    prepared = load_prepared(PREPARED_DIR)
+    model = evaluate_stage.load_model(model_path(variant))
+    pred = evaluate_stage.predict(model, prepared.test.user, prepared.test.movie)
+    scores = evaluate_stage.rating_metrics(prepared.test.rating, pred)
+    scores["n_params"] = int(model.count_params())
+    write_json(METRICS_DIR / "eval" / f"{variant}.json", scores)
+    click.echo(", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+def main():
+    cli(prog_name="movierec")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

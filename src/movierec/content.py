@@ -1,0 +1,50 @@
+"""Content vectors per movie, in the notebook's archive format: an .npz keyed by movieId strings.
+
+The notebook loaded a ready-made `embeddings.npz`. We build ours from the dataset's own text
+(title with year, genres, user tags) with TF-IDF and a seeded truncated SVD, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.atomic import atomic_path
+from movierec.errors import MovierecError
+
+
+def movie_texts(movies: pd.DataFrame, tags: pd.DataFrame) -> pd.Series:
+    """One document per movie: title (with year), genres as words, and all its user tags."""
+    genres = movies["genres"].str.replace("(no genres listed)", "", regex=False).str.replace("|", " ", regex=False)
+    tag_text = tags.groupby("movieId")["tag"].agg(" ".join)
+    text = movies["title"] + " " + genres + " " + movies["movieId"].map(tag_text).fillna("")
+    return pd.Series(text.to_numpy(), index=movies["movieId"].to_numpy())
+
+
+def build_content_vectors(texts: pd.Series, *, dim: int, min_df: int, seed: int) -> dict[str, np.ndarray]:
+    """TF-IDF then truncated SVD to `dim` components, rows L2-normalised; returns {movieId: float32 vector}."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    tfidf = TfidfVectorizer(min_df=min_df, sublinear_tf=True, dtype=np.float32)
+    try:
+        matrix = tfidf.fit_transform(texts.to_numpy())
+    except ValueError:
+        raise MovierecError(f"embed: no term appears in {min_df}+ movies; lower embed.min_df in params.yaml") from None
+    n_terms = matrix.shape[1]
+    if dim >= min(n_terms, matrix.shape[0]):
+        raise MovierecError(
+            f"params.yaml: embed.dim={dim} must be below both the vocabulary size ({n_terms} terms) "
+            f"and the number of movies ({matrix.shape[0]}); lower embed.dim"
+        )
+    vectors = TruncatedSVD(n_components=dim, random_state=seed).fit_transform(matrix)
+    vectors = normalize(vectors).astype(np.float32)
+    return {str(movie_id): row for movie_id, row in zip(texts.index, vectors)}
+
+
+def save_archive(vectors: dict[str, np.ndarray], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **vectors)

@@ -1,0 +1,224 @@
+"""Read and validate params.yaml in one place, before any heavy work starts.
+
+Every section is a frozen dataclass. Field types are checked from the annotations, ranges from
+`bounds`, and unknown keys are reported with a did-you-mean suggestion, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from movierec.errors import MovierecError
+
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(MovierecError):
+    pass
+
+
+def _bounds(low=None, high=None, *, open_low=False, open_high=False):
+    return field(metadata={"bounds": (low, high, open_low, open_high)})
+
+
+@dataclass(frozen=True)
+class DataParams:
+    path: str
+    url: str
+    max_download_mb: float = _bounds(0, open_low=True)
+    min_rating: float = _bounds()
+    max_rating: float = _bounds()
+    duplicates: Literal["error", "keep_last"] = "error"
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    test_size: float = _bounds(0, 1, open_low=True, open_high=True)
+    seed: int = _bounds(0)
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    archive: str
+    dim: int = _bounds(1)
+    min_df: int = _bounds(1)
+    seed: int = _bounds(0)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    join: Literal["concat", "product"]
+    embedding_size: int = _bounds(1)
+    l2: float = _bounds(0)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    batch_size: int = _bounds(1)
+    epochs: int = _bounds(1)
+    learning_rate: float = _bounds(0, open_low=True)
+    seed: int = _bounds(0)
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    k: int = _bounds(1)
+    relevance_threshold: float = _bounds()
+
+
+@dataclass(frozen=True)
+class VariantParams:
+    architecture: Literal["collab", "hybrid"]
+    dense: list[int]
+    dropout: list[float]
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    prepare: PrepareParams
+    embed: EmbedParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    variants: dict[str, VariantParams]
+
+    def variant(self, name: str) -> VariantParams:
+        if name not in self.variants:
+            raise ParamsError(
+                f"params.yaml: variants: no variant named {name!r}; "
+                f"defined: {', '.join(sorted(self.variants))}{_did_you_mean(name, self.variants)}"
+            )
+        return self.variants[name]
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Load and fully validate params.yaml; raise ParamsError naming the first bad field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found; run from the project root or pass --params")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise ParamsError(f"{path}: not valid YAML ({first_line}); fix the syntax") from None
+    params = parse_params(raw, source=str(path))
+    _check_consistency(params, str(path))
+    return params
+
+
+def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
+    return _build(Params, raw, source, "")
+
+
+def _check_consistency(p: Params, source: str) -> None:
+    if p.data.min_rating >= p.data.max_rating:
+        raise ParamsError(
+            f"{source}: data.min_rating ({p.data.min_rating}) must be below data.max_rating ({p.data.max_rating})"
+        )
+    for name, v in p.variants.items():
+        expected = len(v.dense) + 1
+        if len(v.dropout) != expected:
+            raise ParamsError(
+                f"{source}: variants.{name}.dropout has {len(v.dropout)} rates but needs {expected} "
+                f"(one after the join and one after each of the {len(v.dense)} dense layers)"
+            )
+        for rate in v.dropout:
+            if not 0 <= rate < 1:
+                raise ParamsError(f"{source}: variants.{name}.dropout: {rate} is outside [0, 1)")
+        if any(size < 1 for size in v.dense):
+            raise ParamsError(f"{source}: variants.{name}.dense: layer sizes must be positive integers")
+
+
+def _did_you_mean(key: str, options) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls, raw, source: str, where: str):
+    label = where.rstrip(".") or "top level"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: {label}: expected a mapping of keys, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise ParamsError(
+                f"{source}: unknown key {where}{key}{_did_you_mean(str(key), fields)}; "
+                f"accepted keys: {', '.join(fields)}"
+            )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            if f.default is not dataclasses.MISSING:
+                continue
+            raise ParamsError(f"{source}: missing key {where}{name}; add it (see the README's params section)")
+        values[name] = _convert(raw[name], hints[name], f, source, f"{where}{name}")
+    return cls(**values)
+
+
+def _convert(value, hint, f, source: str, name: str):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, name + ".")
+    if origin is dict:
+        if not isinstance(value, dict) or not value:
+            raise ParamsError(f"{source}: {name}: expected a non-empty mapping")
+        return {str(k): _convert(v, args[1], f, source, f"{name}.{k}") for k, v in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{source}: {name}: expected a list, got {value!r}")
+        return [_convert(v, args[0], f, source, f"{name}[{i}]") for i, v in enumerate(value)]
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(
+                f"{source}: {name}: {value!r} is not accepted; use one of {', '.join(map(str, args))}"
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _convert(value, hint, f, source, name)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"{source}: {name}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{source}: {name}: expected an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamsError(f"{source}: {name}: expected a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParamsError(f"{source}: {name}: expected a finite number, got {value!r}")
+    elif hint is str:
+        if not isinstance(value, str) or not value:
+            raise ParamsError(f"{source}: {name}: expected a non-empty string, got {value!r}")
+        return value
+    _check_bounds(value, f, source, name)
+    return value
+
+
+def _check_bounds(value, f, source: str, name: str) -> None:
+    low, high, open_low, open_high = f.metadata.get("bounds", (None, None, False, False))
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and (value >= high if open_high else value > high)
+    if too_low or too_high:
+        left = "(" if open_low else "["
+        right = ")" if open_high else "]"
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ParamsError(f"{source}: {name}: {value!r} is out of range; accepted: {left}{lo}, {hi}{right}")

@@ -1,0 +1,97 @@
+"""The notebook's preprocessing, exactly: label-encode users and movies over all ratings, then split by rows.
+
+LabelEncoder maps each id to its rank among the sorted unique ids, so the encoders are just the sorted
+id arrays. The split is sklearn's `train_test_split` on the rows in file order: any change of order or
+of the call changes which rows land in test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.atomic import atomic_path
+from movierec.errors import MovierecError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Encoded (user, movie, rating) rows; `user_ids[u]` / `movie_ids[m]` give back the original ids."""
+
+    user: np.ndarray
+    movie: np.ndarray
+    rating: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rating)
+
+    def inputs(self) -> list[np.ndarray]:
+        return [self.user, self.movie]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    user_ids: np.ndarray
+    movie_ids: np.ndarray
+    train: Split
+    test: Split
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "n_users": len(self.user_ids),
+            "n_movies": len(self.movie_ids),
+            "n_ratings": len(self.train) + len(self.test),
+            "n_train": len(self.train),
+            "n_test": len(self.test),
+        }
+
+
+def prepare(ratings: pd.DataFrame, *, test_size: float, seed: int) -> Prepared:
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelEncoder
+
+    n = len(ratings)
+    n_test = int(np.ceil(test_size * n))
+    if n_test < 1 or n - n_test < 1:
+        raise MovierecError(
+            f"ratings: {n} rows are too few to split with prepare.test_size={test_size}; "
+            "add ratings or change prepare.test_size so both train and test get at least one row"
+        )
+    user_encoder, movie_encoder = LabelEncoder(), LabelEncoder()
+    X = np.stack(
+        [user_encoder.fit_transform(ratings["userId"]), movie_encoder.fit_transform(ratings["movieId"])], axis=1
+    )
+    y = ratings["rating"].to_numpy()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed)
+    return Prepared(
+        user_ids=user_encoder.classes_,
+        movie_ids=movie_encoder.classes_,
+        train=Split(X_train[:, 0], X_train[:, 1], y_train),
+        test=Split(X_test[:, 0], X_test[:, 1], y_test),
+    )
+
+
+def save_prepared(prepared: Prepared, out_dir: Path) -> None:
+    with atomic_path(out_dir, directory=True) as tmp:
+
+        np.savez(tmp / "ids.npz", user_ids=prepared.user_ids, movie_ids=prepared.movie_ids)
+        for name in ("train", "test"):
+            split = getattr(prepared, name)
+            np.savez(tmp / f"{name}.npz", user=split.user, movie=split.movie, rating=split.rating)
+
+
+def load_prepared(folder: Path) -> Prepared:
+    folder = Path(folder)
+    try:
+        ids = np.load(folder / "ids.npz", allow_pickle=False)
+        splits = {name: np.load(folder / f"{name}.npz", allow_pickle=False) for name in ("train", "test")}
+    except FileNotFoundError as exc:
+        raise MovierecError(f"{exc.filename}: missing; run `dvc repro prepare` first") from None
+    return Prepared(
+        user_ids=ids["user_ids"],
+        movie_ids=ids["movie_ids"],
+        **{name: Split(s["user"], s["movie"], s["rating"]) for name, s in splits.items()},
+    )
