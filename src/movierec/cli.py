@@ -7,12 +7,15 @@ TensorFlow is imported only inside the commands that need it.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from movierec.errors import MovierecError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of stage logs
 
 RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
@@ -61,7 +64,7 @@ def download(ctx):
             (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
         click.echo(f"data.path points at {p.path}; skipping the official download")
         return
-    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024))
+    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256)
     click.echo(f"MovieLens verified in {folder}")
 
 

@@ -28,11 +28,6 @@ ARCHIVE_NAME = "ml-latest-small.zip"
 ARCHIVE_FOLDER = "ml-latest-small"
 MIRROR_ENV = "MOVIEREC_DATA_MIRROR"
 DEFAULT_DATA_PATH = f"data/raw/{ARCHIVE_FOLDER}"
-# SHA-256 of the extracted files of the official archive (see the dataset's README for its terms).
-CONTENT_SHA256 = {
-    "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
-    "movies.csv": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
-}
 _CHUNK = 1 << 16
 
 
@@ -43,7 +38,7 @@ class DataError(MovierecError):
 # ---------------------------------------------------------------- download
 
 
-def download(url: str, out_dir: Path, *, max_bytes: int, expected_sha256: dict[str, str] = CONTENT_SHA256) -> Path:
+def download(url: str, out_dir: Path, *, max_bytes: int, expected_sha256: dict[str, str]) -> Path:
     """Fetch the archive (mirror first), extract it safely and verify its content; return the data folder.
 
     Everything happens in a temporary folder that replaces `out_dir` only once the checksums match.

@@ -34,6 +34,7 @@ def _bounds(low=None, high=None, *, open_low=False, open_high=False):
 class DataParams:
     path: str
     url: str
+    sha256: dict[str, str]
     max_download_mb: float = _bounds(0, open_low=True)
     min_rating: float = _bounds()
     max_rating: float = _bounds()

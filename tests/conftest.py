@@ -1,0 +1,83 @@
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthetic import make_movielens, sha256s, zip_movielens
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Small enough to train in seconds, same code paths as the real pipeline.
+TINY_PARAMS = {
+    "embed": {"dim": 8, "min_df": 1},
+    "train": {"epochs": 2, "batch_size": 64},
+}
+
+
+def deep_update(base: dict, override: dict) -> dict:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def write_params(path: Path, override: dict) -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    deep_update(params, override)
+    Path(path).write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+@pytest.fixture
+def movielens(tmp_path) -> Path:
+    return make_movielens(tmp_path / "ml")
+
+
+@pytest.fixture
+def mirror(tmp_path, movielens) -> Path:
+    """A folder holding a synthetic ml-latest-small.zip, as MOVIEREC_DATA_MIRROR expects."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    zip_movielens(movielens, folder / "ml-latest-small.zip")
+    return folder
+
+
+def run(cmd, cwd, env=None, check=True):
+    result = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def project(tmp_path, movielens, mirror):
+    """A git repo holding a copy of the project, with tiny params and the synthetic data as its mirror."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (root / ".dvc").mkdir()
+    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
+    write_params(root / "params.yaml", deep_update({"data": {"sha256": sha256s(movielens)}}, TINY_PARAMS))
+    env = {"MOVIEREC_DATA_MIRROR": str(mirror)}
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
+    return root, env
+
+
+def require_shared_data() -> Path:
+    """Real-data tests fail, not skip, in CI: a missing archive there is a broken setup."""
+    zip_path = SHARED_DATA / "ml-latest-small.zip"
+    if not zip_path.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{zip_path} is missing; CI needs the real MovieLens archive beside the repo")
+        pytest.skip(f"{zip_path} not available")
+    return SHARED_DATA

@@ -1,0 +1,68 @@
+import pytest
+import yaml
+
+from conftest import REPO
+from movierec.params import ParamsError, load_params, parse_params
+
+
+def raw():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repo_params_are_valid():
+    p = load_params(REPO / "params.yaml")
+    assert p.model.join in ("concat", "product")
+    assert set(p.variants) >= {"collab", "hybrid"}
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("model", "join", "sum", "model.join: 'sum' is not accepted; use one of concat, product"),
+        ("train", "epochs", -1, "train.epochs: -1 is out of range"),
+        ("train", "epochs", 2.5, "train.epochs: expected an integer"),
+        ("prepare", "test_size", 1.0, "prepare.test_size: 1.0 is out of range; accepted: (0, 1)"),
+        ("prepare", "test_size", 0, "prepare.test_size: 0.0 is out of range"),
+        ("train", "tensorboard", "yes", "train.tensorboard: expected true or false"),
+        ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
+    ],
+)
+def test_bad_values_name_the_parameter_and_accepted_values(section, key, value, message):
+    params = raw()
+    params[section][key] = value
+    with pytest.raises(ParamsError, match=None) as err:
+        parse_params(params)
+    assert message in str(err.value)
+
+
+def test_unknown_key_gets_did_you_mean():
+    params = raw()
+    params["train"]["epoch"] = 3
+    with pytest.raises(ParamsError) as err:
+        parse_params(params)
+    assert "unknown key train.epoch" in str(err.value)
+    assert "did you mean 'epochs'?" in str(err.value)
+
+
+def test_unknown_section_gets_did_you_mean():
+    params = raw()
+    params["modle"] = params.pop("model")
+    with pytest.raises(ParamsError, match="unknown key modle.*did you mean 'model'"):
+        parse_params(params)
+
+
+def test_dropout_count_must_match_dense_layers(tmp_path):
+    params = raw()
+    params["variants"]["collab"]["dropout"] = [0.1]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="variants.collab.dropout has 1 rates but needs 2"):
+        load_params(path)
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert "not valid YAML" in str(err.value) and "\n" not in str(err.value)
