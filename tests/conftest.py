@@ -66,11 +66,23 @@ def project(tmp_path, movielens, mirror):
     (root / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
     write_params(root / "params.yaml", deep_update({"data": {"sha256": sha256s(movielens)}}, TINY_PARAMS))
-    env = {"MOVIEREC_DATA_MIRROR": str(mirror)}
+    env = {"MOVIEREC_DATA_MIRROR": str(mirror), **GIT_IDENTITY}
     run(["git", "init", "-q", "-b", "main"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
+    git_commit(root, "init")
     return root, env
+
+
+GIT_IDENTITY = {  # dvc exp run commits; CI machines may have no git identity
+    "GIT_AUTHOR_NAME": "movierec-tests",
+    "GIT_AUTHOR_EMAIL": "tests@movierec.invalid",
+    "GIT_COMMITTER_NAME": "movierec-tests",
+    "GIT_COMMITTER_EMAIL": "tests@movierec.invalid",
+}
+
+
+def git_commit(root: Path, message: str) -> None:
+    run(["git", "add", "-A"], root, GIT_IDENTITY)
+    run(["git", "commit", "-qm", message], root, GIT_IDENTITY)
 
 
 def require_shared_data() -> Path:
