@@ -15,7 +15,7 @@ import click
 
 from movierec.errors import MovierecError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of stage logs
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of stage logs
 
 RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
@@ -160,6 +160,38 @@ def evaluate(ctx, variant):
     scores["n_params"] = int(model.count_params())
     write_json(METRICS_DIR / "eval" / f"{variant}.json", scores)
     click.echo(", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+
+
+@cli.command("check-drift")
+@click.option("--tolerance", default=1e-4, show_default=True, help="Largest absolute change accepted.")
+@click.option("--rev", default="HEAD", show_default=True, help="Revision holding the reference metrics.")
+def check_drift(tolerance, rev):
+    """Compare workspace metrics with REV's via `dvc metrics diff`; exit 1 if any moved more than TOLERANCE."""
+    import json
+    import subprocess
+
+    result = subprocess.run(["dvc", "metrics", "diff", rev, "--all", "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MovierecError(f"dvc metrics diff {rev} failed: {result.stderr.strip().splitlines()[-1:]}")
+    diff = json.loads(result.stdout or "{}")
+    drifted = [
+        f"{path}:{name} {change.get('old')} -> {change.get('new')}"
+        for path, metrics in diff.items()
+        for name, change in metrics.items()
+        if not _within(change.get("old"), change.get("new"), tolerance)
+    ]
+    if not diff:
+        raise MovierecError(f"no metrics found to compare with {rev}; run `dvc repro` first")
+    if drifted:
+        raise MovierecError(f"{len(drifted)} metric(s) drifted beyond {tolerance}: " + "; ".join(drifted))
+    n = sum(len(m) for m in diff.values())
+    click.echo(f"{n} metrics match {rev} within {tolerance}")
+
+
+def _within(old, new, tolerance: float) -> bool:
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return abs(new - old) <= tolerance
+    return old == new
 
 
 def main():
