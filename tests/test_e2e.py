@@ -1,11 +1,14 @@
 """The real `dvc repro` and `dvc exp run` in a temporary git repo, on tiny synthetic data served as the mirror."""
 
 import json
+import os
 import re
+import signal
+import subprocess
 
 import pytest
 
-from conftest import git_commit, run
+from conftest import REPO, git_commit, run
 
 pytestmark = pytest.mark.e2e
 
@@ -46,3 +49,56 @@ def test_invalid_experiment_value_fails_before_any_work(project):
     assert result.returncode != 0
     assert "model.join: 'sum' is not accepted; use one of concat, product" in result.stdout + result.stderr
     assert not (root / "data/raw").exists()
+
+
+def _start_and_kill_mid_epoch(cmd, root, env, sig):
+    """Start `cmd` in its own process group and send `sig` to the group once training has begun an epoch."""
+    proc = subprocess.Popen(
+        cmd, cwd=root, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Epoch 1/"):
+            os.killpg(proc.pid, sig)
+            break
+    proc.wait(timeout=60)
+    assert any(line.startswith("Epoch 1/") for line in seen), "".join(seen)
+    assert proc.returncode != 0
+
+
+def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metrics(project):
+    root, env = project
+    run(["dvc", "repro"], root, env)
+    git_commit(root, "reference results")
+    reference = eval_metrics(root, "collab")
+    model = root / "data/models/collab.keras"
+
+    _start_and_kill_mid_epoch(["movierec", "train", "collab"], root, env, signal.SIGTERM)
+    _start_and_kill_mid_epoch(["dvc", "repro", "--force", "--single-item", "train@collab"], root, env, signal.SIGKILL)
+    assert not model.exists()
+    assert not list((root / "data/models").glob("*collab*"))  # no temp file either
+
+    run(["dvc", "repro"], root, env)
+    assert model.is_file()
+    assert eval_metrics(root, "collab") == reference
+    assert not [p for p in (root / "metrics").rglob("*") if p.name.endswith(".tmp")]
+    assert "match HEAD" in run(["movierec", "check-drift"], root, env).stdout
+
+
+def test_check_reproducible_script_passes_then_catches_drift(project):
+    root, env = project
+    script = REPO / "scripts" / "check_reproducible.sh"
+    run(["dvc", "repro"], root, env)
+    git_commit(root, "results")
+    ok = run(["bash", str(script)], root, env)
+    assert "metrics match HEAD" in ok.stdout
+
+    path = root / "metrics/eval/collab.json"
+    tampered = json.loads(path.read_text())
+    tampered["rmse"] += 0.01
+    path.write_text(json.dumps(tampered))
+    git_commit(root, "tampered results")
+    bad = run(["bash", str(script)], root, env, check=False)
+    assert bad.returncode != 0
+    assert "metrics/eval/collab.json:rmse" in bad.stderr and "drifted beyond 0.0001" in bad.stderr

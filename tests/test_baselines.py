@@ -1,0 +1,106 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import require_shared_data
+from movierec import baselines, data, evaluate, prepare, ranking
+from movierec.prepare import Split
+
+
+def split(users, movies, ratings):
+    return Split(np.asarray(users), np.asarray(movies), np.asarray(ratings, dtype=float))
+
+
+def test_global_mean_is_exact_for_every_pair_even_unseen():
+    model = baselines.fit_global_mean(split([0, 0, 1, 2], [0, 1, 1, 0], [1.0, 2.0, 3.0, 6.0]), n_users=4, n_movies=3)
+    np.testing.assert_array_equal(model.predict([0, 3, 2], [2, 0, 1]), [3.0, 3.0, 3.0])
+
+
+def test_one_als_sweep_matches_the_closed_form_by_hand():
+    # users [0, 0, 1], movies [0, 1, 0], ratings [5, 2, 3]; mu = 10/3; reg 1; b_u first (b_i = 0), then b_i.
+    model = baselines.fit_biases(split([0, 0, 1], [0, 1, 0], [5, 2, 3]), 2, 3, reg_user=1, reg_item=1, n_iters=1)
+    mu = 10 / 3
+    bu0 = ((5 - mu) + (2 - mu)) / (1 + 2)
+    bu1 = (3 - mu) / (1 + 1)
+    bi0 = ((5 - mu - bu0) + (3 - mu - bu1)) / (1 + 2)
+    bi1 = (2 - mu - bu0) / (1 + 1)
+    assert model.mu == pytest.approx(mu)
+    np.testing.assert_allclose(model.user_bias, [bu0, bu1])
+    np.testing.assert_allclose(model.item_bias, [bi0, bi1, 0.0])  # movie 2 has no ratings: bias 0
+    assert model.predict([1], [1])[0] == pytest.approx(mu + bu1 + bi1)
+
+
+def test_no_regularisation_and_unrated_ids_give_zero_bias_without_warnings():
+    with np.errstate(all="raise"):
+        model = baselines.fit_biases(split([0], [0], [4.0]), 3, 3, reg_user=0, reg_item=0, n_iters=3)
+    np.testing.assert_array_equal(model.user_bias[1:], 0.0)
+    np.testing.assert_array_equal(model.item_bias[1:], 0.0)
+
+
+def test_bias_model_recovers_planted_biases():
+    rng = np.random.default_rng(0)
+    n_users, n_movies = 40, 30
+    b_u = rng.normal(0, 0.5, n_users)
+    b_i = rng.normal(0, 0.7, n_movies)
+    b_u -= b_u.mean()
+    b_i -= b_i.mean()  # centred, so the planted mean is the data mean
+    users, movies = (a.ravel() for a in np.meshgrid(np.arange(n_users), np.arange(n_movies), indexing="ij"))
+    keep = rng.random(len(users)) < 0.8
+    users, movies = users[keep], movies[keep]
+    ratings = 3.5 + b_u[users] + b_i[movies] + rng.normal(0, 0.1, len(users))
+    model = baselines.fit_biases(split(users, movies, ratings), n_users, n_movies, reg_user=0.1, reg_item=0.1, n_iters=30)
+    # biases are identified up to a shared shift; compare after centring
+    np.testing.assert_allclose(model.user_bias - model.user_bias.mean(), b_u, atol=0.06)
+    np.testing.assert_allclose(model.item_bias - model.item_bias.mean(), b_i, atol=0.06)
+    np.testing.assert_allclose(model.predict(users, movies), 3.5 + b_u[users] + b_i[movies], atol=0.1)
+
+
+def test_regularisation_shrinks_rarely_rated_movies_towards_the_mean():
+    # movie 0: one 5-star rating; movie 1: ten 5-star ratings. Users rate once each, so a huge reg_user
+    # keeps their biases at ~0 and the movies carry the signal.
+    users = np.r_[0, np.arange(1, 11), np.arange(11, 21)]
+    movies = np.r_[0, np.ones(10, int), np.full(10, 2)]
+    ratings = np.r_[5.0, np.full(10, 5.0), np.full(10, 1.0)]
+    model = baselines.fit_biases(split(users, movies, ratings), 21, 3, reg_user=1e9, reg_item=5, n_iters=1)
+    mu = 65 / 21
+    np.testing.assert_allclose(model.item_bias[:2], [(5 - mu) / (5 + 1), 10 * (5 - mu) / (5 + 10)], rtol=1e-6)
+
+
+def test_most_popular_ranks_by_training_count_and_skips_seen_movies():
+    train = split([0, 1, 2, 0, 1, 2, 2], [2, 2, 2, 0, 0, 3, 1], [1, 1, 1, 1, 1, 1, 1])  # counts: m2=3, m0=2, m3=1, m1=1, m4=0
+    model = baselines.fit_most_popular(train, 4, 5)
+    np.testing.assert_array_equal(model.predict([3, 3, 3, 3, 3], [0, 1, 2, 3, 4]), [2, 1, 3, 1, 0])
+    scores = ranking.score_all(model.predict, 4, 5)
+    seen = ranking.seen_mask(train.user, train.movie, 4, 5)
+    top = ranking.top_k(scores, seen, 3)
+    np.testing.assert_array_equal(top[3], [2, 0, 1])  # new user: m1 and m3 tie at 1, lower index first
+    np.testing.assert_array_equal(top[0], [1, 3, 4])  # user 0 already rated m2 and m0
+
+
+# ---------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def real_prepared(tmp_path_factory):
+    """The notebook's split of the real latest-small archive (test_size 0.15, seed 2137)."""
+    folder = tmp_path_factory.mktemp("ml")
+    with zipfile.ZipFile(require_shared_data() / "ml-latest-small.zip") as archive:
+        archive.extractall(folder)
+    ratings = data.load_ratings(folder / "ml-latest-small", min_rating=0, max_rating=5)
+    return prepare.prepare(ratings, test_size=0.15, seed=2137)
+
+
+@pytest.mark.slow
+def test_bias_model_beats_global_mean_and_matches_surprise_on_the_real_split(real_prepared):
+    p = real_prepared
+    n_users, n_movies = len(p.user_ids), len(p.movie_ids)
+    test = p.test
+
+    def rmse(model):
+        return evaluate.rating_metrics(test.rating, model.predict(test.user, test.movie))["rmse"]
+
+    mean_rmse = rmse(baselines.fit_global_mean(p.train, n_users, n_movies))
+    bias_rmse = rmse(baselines.fit_biases(p.train, n_users, n_movies))
+    assert bias_rmse < mean_rmse
+    assert abs(bias_rmse - 0.877) < 0.01  # Surprise BaselineOnly: 0.877

@@ -1,0 +1,174 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from movierec import baselines, evaluate, ranking
+from movierec.prepare import Prepared, Split
+from test_baselines import real_prepared  # noqa: F401  (fixture)
+
+# ---------------------------------------------------------------- score_all
+
+
+def test_score_all_fills_users_by_movies_in_batches():
+    calls = []
+
+    def predict(u, m):
+        calls.append(len(u))
+        return u * 10 + m
+
+    scores = ranking.score_all(predict, n_users=3, n_movies=4, users=np.array([2, 0]), batch_rows=1)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, [[20, 21, 22, 23], [0, 1, 2, 3]])
+    assert calls == [4, 4]
+    np.testing.assert_array_equal(ranking.score_all(predict, 3, 4, batch_rows=2)[:, 0], [0, 10, 20])
+
+
+def test_score_all_rejects_unknown_users():
+    with pytest.raises(ValueError, match="users"):
+        ranking.score_all(lambda u, m: u + m, 3, 4, users=np.array([3]))
+
+
+# ---------------------------------------------------------------- top_k
+
+
+def test_top_k_excludes_train_movies_and_breaks_ties_by_lower_index():
+    scores = np.array([[0.5, 0.9, 0.9, 0.1, 0.9], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    exclude = np.array([[False, False, True, False, False], [False, True, False, False, False]])
+    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 3), [[1, 4, 0], [0, 2, 3]])
+
+
+def test_top_k_accepts_a_sparse_mask():
+    scores = np.array([[3.0, 2.0, 1.0]])
+    exclude = scipy.sparse.csr_matrix(np.array([[True, False, False]]))
+    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 2), [[1, 2]])
+
+
+def test_top_k_pads_when_k_exceeds_the_candidates():
+    scores = np.array([[-np.inf, 2.0, 1.0], [0.0, 0.0, 0.0]])
+    exclude = np.array([[False, True, False], [True, True, True]])
+    # the -inf movie is still a candidate, ranked before nothing; excluded movies never appear
+    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 5), [[2, 0, -1, -1, -1], [-1, -1, -1, -1, -1]])
+
+
+def test_top_k_ranks_nan_scores_last():
+    np.testing.assert_array_equal(ranking.top_k(np.array([[np.nan, 1.0, 2.0]]), np.zeros((1, 3), bool), 3), [[2, 1, 0]])
+
+
+# ---------------------------------------------------------------- ranking_metrics
+
+# 6 movies, k = 3, relevant means test rating >= 4.
+#   user 0: relevant {1, 3} (movie 3 rated exactly 4), movie 5 rated 2; list [1, 2, 3]: hits at 1 and 3
+#   user 1: relevant {0, 2, 4, 5} (more than k);                       list [3, 4, 0]: hits at 2 and 3
+#   user 2: no relevant test movie: not evaluated (its list would add movie 5 to coverage)
+#   user 3: relevant {2};                                              list [0, 1, PAD]: no hit
+TEST_ROWS = [  # (user, movie, rating), deliberately not grouped by user
+    (1, 5, 4.5), (0, 1, 5.0), (2, 3, 3.5), (3, 2, 4.0), (1, 0, 4.0), (0, 5, 2.0),
+    (1, 2, 5.0), (0, 3, 4.0), (2, 5, 1.0), (1, 4, 4.0), (3, 4, 3.0), (1, 1, 3.5),
+]
+LISTS = np.array([[1, 2, 3], [3, 4, 0], [5, 0, 1], [0, 1, -1]])
+
+
+def metrics_for(lists=LISTS, users=None, k=3):
+    u, m, r = (np.array(c) for c in zip(*TEST_ROWS))
+    return ranking.ranking_metrics(lists, u, m, r, relevance_threshold=4.0, k=k, n_movies=6, users=users)
+
+
+def test_ranking_metrics_match_hand_computation():
+    d = lambda i: 1 / math.log2(i + 1)  # noqa: E731  discount of position i (from 1)
+    ndcg0 = (d(1) + d(3)) / (d(1) + d(2))
+    ndcg1 = (d(2) + d(3)) / (d(1) + d(2) + d(3))
+    ap0 = (1 / 1 + 2 / 3) / 2
+    ap1 = (1 / 2 + 2 / 3) / 3
+    expected = {
+        "precision_at_3": (2 / 3 + 2 / 3 + 0) / 3,
+        "recall_at_3": (2 / 2 + 2 / 4 + 0) / 3,
+        "ndcg_at_3": (ndcg0 + ndcg1 + 0) / 3,
+        "map_at_3": (ap0 + ap1 + 0) / 3,
+        "hit_rate_at_3": 2 / 3,
+        "coverage": 5 / 6,  # movies 0-4 from users 0, 1, 3; user 2's movie 5 does not count
+        "n_users_evaluated": 3,
+    }
+    got = metrics_for()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value), key
+    assert expected["ndcg_at_3"] == pytest.approx((1.5 / 1.63093 + 1.13093 / 2.13093) / 3, abs=1e-5)  # d(2) = 0.63093
+
+
+def test_rows_can_be_any_subset_of_users_in_any_order():
+    order = [3, 1, 0]  # user 2 is not evaluated, so it needs no list
+    assert metrics_for(LISTS[order], users=np.array(order)) == metrics_for()
+
+
+def test_a_missing_list_for_an_evaluated_user_is_an_error():
+    with pytest.raises(ValueError, match="no top-k list"):
+        metrics_for(LISTS[[0, 1]], users=np.array([0, 1]))
+
+
+def test_a_perfect_list_scores_one_even_with_more_relevant_than_k():
+    got = metrics_for(np.array([[1, 3, 0], [0, 2, 4], [0, 1, 2], [2, 0, 1]]))
+    assert got["ndcg_at_3"] == pytest.approx(1.0)
+    assert got["map_at_3"] == pytest.approx(1.0)
+    assert got["hit_rate_at_3"] == 1.0
+    assert got["recall_at_3"] == pytest.approx((1 + 3 / 4 + 1) / 3)
+
+
+def test_keys_carry_k_and_only_the_first_k_columns_count():
+    got = metrics_for(k=1)
+    assert got["precision_at_1"] == pytest.approx((1 + 0 + 0) / 3)  # firsts: 1 (hit), 3, 0
+    assert got["coverage"] == pytest.approx(3 / 6)
+
+
+def test_evaluate_ranking_never_recommends_train_movies():
+    # user 0 rated movies 0 and 1 in train; the most popular is movie 0, then 1, then 2.
+    train = Split(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 0]), np.ones(5))
+    test = Split(np.array([0, 0, 1]), np.array([2, 3, 3]), np.array([5.0, 3.0, 4.0]))
+    prepared = Prepared(np.arange(3), np.arange(4), train, test)
+    model = baselines.fit_most_popular(train, 3, 4)
+    got = ranking.evaluate_ranking(model.predict, prepared, k=1, relevance_threshold=4.0)
+    # both evaluated users get movie 2 (count 0, ties with 3 go to the lower index): user 0 hits, user 1 misses
+    assert got == {
+        "precision_at_1": 0.5,
+        "recall_at_1": 0.5,
+        "ndcg_at_1": 0.5,
+        "map_at_1": 0.5,
+        "hit_rate_at_1": 0.5,
+        "coverage": 0.25,
+        "n_users_evaluated": 2,
+    }
+
+
+# ---------------------------------------------------------------- rmse_by_bucket
+
+
+def test_rmse_by_bucket_by_hand():
+    counts = np.array([0, 0, 1, 4, 5, 150])
+    y_pred = np.array([1.0, 3.0, 2.0, 2.0, 4.0, 0.5])
+    got = evaluate.rmse_by_bucket(np.zeros(6), y_pred, counts)
+    assert got == {
+        "0": {"rmse": pytest.approx(math.sqrt((1 + 9) / 2)), "n": 2},
+        "1-4": {"rmse": pytest.approx(2.0), "n": 2},
+        "5-19": {"rmse": pytest.approx(4.0), "n": 1},
+        "100+": {"rmse": pytest.approx(0.5), "n": 1},  # "20-99" is empty, so omitted
+    }
+
+
+def test_rmse_by_bucket_labels_follow_the_edges():
+    got = evaluate.rmse_by_bucket(np.zeros(3), np.ones(3), np.array([0, 1, 7]), edges=(0, 2))
+    assert got == {"0-1": {"rmse": 1.0, "n": 2}, "2+": {"rmse": 1.0, "n": 1}}
+
+
+# ---------------------------------------------------------------- real data
+
+
+@pytest.mark.slow
+def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):  # noqa: F811
+    p = real_prepared
+    model = baselines.fit_most_popular(p.train, len(p.user_ids), len(p.movie_ids))
+    got = ranking.evaluate_ranking(model.predict, p, k=10, relevance_threshold=4.0)
+    assert got["n_users_evaluated"] == 590
+    reference = {"precision_at_10": 0.095, "recall_at_10": 0.109, "ndcg_at_10": 0.140, "map_at_10": 0.075, "hit_rate_at_10": 0.510}
+    for key, value in reference.items():
+        assert got[key] == pytest.approx(value, abs=0.003), key
