@@ -22,6 +22,7 @@ PREPARED_DIR = Path("data/prepared")
 CONTENT_MATRIX = Path("data/features/content.npy")
 MODELS_DIR = Path("data/models")
 METRICS_DIR = Path("metrics")
+BASELINES = ("global_mean", "bias", "most_popular")
 
 
 def model_path(name: str) -> Path:
@@ -146,20 +147,83 @@ def train(ctx, variant):
 @click.argument("variant")
 @click.pass_context
 def evaluate(ctx, variant):
-    """Score one trained variant on the test split: RMSE and MAE into metrics/eval/VARIANT.json."""
+    """Score one trained variant on the test split: ratings, ranking and error breakdowns."""
     from movierec import evaluate as evaluate_stage
-    from movierec.atomic import write_json
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
     p.variant(variant)
     prepared = load_prepared(PREPARED_DIR)
     model = evaluate_stage.load_model(model_path(variant))
-    pred = evaluate_stage.predict(model, prepared.test.user, prepared.test.movie)
-    scores = evaluate_stage.rating_metrics(prepared.test.rating, pred)
-    scores["n_params"] = int(model.count_params())
-    write_json(METRICS_DIR / "eval" / f"{variant}.json", scores)
-    click.echo(", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    metrics, sample = evaluate_stage.evaluate_predictor(
+        evaluate_stage.keras_predictor(model), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
+    )
+    metrics["n_params"] = int(model.count_params())
+    _write_evaluation(variant, metrics, sample)
+
+
+@cli.command()
+@click.pass_context
+def baselines(ctx):
+    """Fit and score the global-mean, user+item bias and most-popular baselines like the neural variants."""
+    from movierec import baselines as fit
+    from movierec import evaluate as evaluate_stage
+    from movierec.prepare import load_prepared
+
+    p = _params(ctx)
+    prepared = load_prepared(PREPARED_DIR)
+    n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
+    b = p.baselines
+    bias = fit.fit_biases(prepared.train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
+    # name: (model, is a rating predictor, is a ranking, parameter count)
+    models = {
+        "global_mean": (fit.fit_global_mean(prepared.train, *sizes), True, False, 1),
+        "bias": (bias, True, True, 1 + n_users + n_movies),
+        "most_popular": (fit.fit_most_popular(prepared.train, *sizes), False, True, n_movies),
+    }
+    for name, (model, ratings, ranking, n_params) in models.items():
+        metrics, sample = evaluate_stage.evaluate_predictor(
+            model.predict, prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold,
+            ratings=ratings, ranking=ranking,
+        )
+        _write_evaluation(name, {**metrics, "n_params": n_params}, sample)
+
+
+def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
+    from movierec.atomic import write_json, write_text
+
+    if sample is not None:
+        rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
+        write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)
+    write_json(METRICS_DIR / "eval" / f"{name}.json", metrics)
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    click.echo(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+@cli.command()
+@click.pass_context
+def report(ctx):
+    """Write metrics/report.md (every model side by side) and the RMSE-by-popularity plot data."""
+    import json
+
+    from movierec.atomic import write_text
+    from movierec.report import popularity_rows, render_report
+
+    p = _params(ctx)
+    names = [*p.variants, *BASELINES]
+    results = {}
+    for name in names:
+        path = METRICS_DIR / "eval" / f"{name}.json"
+        if not path.is_file():
+            raise MovierecError(f"{path}: missing; run `dvc repro` to evaluate every model first")
+        results[name] = json.loads(path.read_text())
+    counts = json.loads((METRICS_DIR / "data.json").read_text())
+    write_text(METRICS_DIR / "report.md", render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
+    rows = popularity_rows(results)
+    columns = list(rows[0]) if rows else ["bucket"]
+    csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
+    write_text(METRICS_DIR / "plots" / "rmse_by_popularity.csv", csv)
+    click.echo(f"wrote {METRICS_DIR / 'report.md'}")
 
 
 @cli.command("check-drift")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from movierec.errors import MovierecError
+from movierec.prepare import Prepared
 
 
 def load_model(path: Path):
@@ -23,9 +24,48 @@ def predict(model, user: np.ndarray, movie: np.ndarray, batch_size: int = 65536)
     return np.asarray(model.predict([user, movie], batch_size=batch_size, verbose=0)).reshape(-1)
 
 
+def keras_predictor(model, batch_size: int = 65536):
+    """Wrap a two-input Keras model as predict(users, movies) -> ratings, the interface every scorer uses."""
+    return lambda users, movies: predict(model, users, movies, batch_size)
+
+
 def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+
+MOVIE_BUCKETS = (0, 1, 5, 20, 100)  # the movie's training ratings: 0 is cold start
+USER_BUCKETS = (0, 20, 50, 100, 250)
+
+
+def evaluate_predictor(predict_fn, prepared: Prepared, *, k: int, relevance_threshold: float, ratings: bool = True, ranking: bool = True):
+    """All test metrics of one model, and a sample of (actual, predicted) test pairs for the scatter plot.
+
+    `ratings=False` is for most-popular, whose scores are not ratings; `ranking=False` for the global
+    mean, whose ranking is one big tie.
+    """
+    from movierec.ranking import evaluate_ranking
+
+    train, test = prepared.train, prepared.test
+    metrics, sample = {}, None
+    if ratings:
+        pred = np.asarray(predict_fn(test.user, test.movie), dtype=np.float64).reshape(-1)
+        metrics.update(rating_metrics(test.rating, pred))
+        for name, index, n, edges in (
+            ("movie", test.movie, len(prepared.movie_ids), MOVIE_BUCKETS),
+            ("user", test.user, len(prepared.user_ids), USER_BUCKETS),
+        ):
+            counts = np.bincount(getattr(train, name), minlength=n)[index]
+            buckets = rmse_by_bucket(test.rating, pred, counts, edges)
+            metrics[f"rmse_by_{name}_ratings"] = {label: b["rmse"] for label, b in buckets.items()}
+        n_sample = min(PREDICTION_SAMPLE, len(test))
+        sample = {"actual": test.rating[:n_sample], "predicted": pred[:n_sample]}
+    if ranking:
+        metrics.update(evaluate_ranking(predict_fn, prepared, k=k, relevance_threshold=relevance_threshold))
+    return metrics, sample
+
+
+PREDICTION_SAMPLE = 2000  # test rows (already shuffled by the split) kept for the predicted-vs-actual plot
 
 
 def rmse_by_bucket(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, edges=(0, 1, 5, 20, 100)) -> dict[str, dict]:

@@ -78,6 +78,13 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class BaselineParams:
+    bias_reg_user: float = _bounds(0)
+    bias_reg_item: float = _bounds(0)
+    bias_iters: int = _bounds(1)
+
+
+@dataclass(frozen=True)
 class VariantParams:
     architecture: Literal["collab", "hybrid"]
     dense: list[int]
@@ -92,6 +99,7 @@ class Params:
     model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
+    baselines: BaselineParams
     variants: dict[str, VariantParams]
 
     def variant(self, name: str) -> VariantParams:

@@ -1,0 +1,378 @@
+"""Embeddings exploration: nearest neighbours, title lookup, recommendations, genre coherence, maps.
+
+Every function takes plain arrays in movie-encoder order (row m is `Prepared.movie_ids[m]`), so the
+same code explores the learned space (a model's "movie_embedding" weights) and the content space (the
+aligned content matrix, zeros where a movie has no vector). Similarity is cosine throughout: the
+learned vectors' norms mostly track popularity, not taste.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.atomic import atomic_path
+from movierec.errors import MovierecError
+
+SPACES = ("learned", "content")
+
+WELL_KNOWN = (
+    "Toy Story (1995)",
+    "Matrix, The (1999)",
+    "Pulp Fiction (1994)",
+    "Forrest Gump (1994)",
+    "Lion King, The (1994)",
+    "Star Wars: Episode IV - A New Hope (1977)",
+    "Silence of the Lambs, The (1991)",
+    "Titanic (1997)",
+)
+
+MIN_RATINGS = 20  # below this a movie's learned vector is mostly its initialisation and regulariser
+
+
+# ---------------------------------------------------------------- vectors
+
+
+def movie_vectors(model, space: str = "learned", content: np.ndarray | None = None) -> np.ndarray:
+    """The (n_movies, d) matrix to explore: a model's learned movie embeddings, or the caller's content matrix.
+
+    The content space is passed in rather than read from a hybrid model so that it can be explored
+    without any trained model (and so collab models, which have no content layer, work the same way).
+    """
+    if space == "content":
+        if content is None:
+            raise MovierecError("content space: no content matrix given; run `dvc repro embed` first")
+        return np.asarray(content, dtype=np.float32)
+    if space != "learned":
+        raise MovierecError(f"unknown embedding space {space!r}; use one of: {', '.join(SPACES)}")
+    try:
+        layer = model.get_layer("movie_embedding")
+    except ValueError:
+        raise MovierecError(
+            f"model {getattr(model, 'name', '?')!r} has no 'movie_embedding' layer; is it a movierec model?"
+        ) from None
+    return np.asarray(layer.get_weights()[0], dtype=np.float32)
+
+
+def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:
+    """Training ratings per encoded movie: the eligibility filter (`counts >= MIN_RATINGS`) for coherence and maps."""
+    return np.bincount(np.asarray(train_movie, dtype=np.int64), minlength=n_movies)
+
+
+def _unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit length, and which rows are non-zero (zero rows stay zero: no content vector)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(v, axis=1)
+    nonzero = norms > 0
+    return v / np.where(nonzero, norms, 1.0)[:, None], nonzero
+
+
+def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """The k best candidates by score, ties broken by lower index so results never depend on sort internals."""
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order[: max(k, 0)]]
+
+
+def nearest(vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The k movies most cosine-similar to row `index` (never itself): (indices, similarities), best first.
+
+    Zero rows (movies without a content vector) are skipped, since their cosine is meaningless;
+    fewer than k rows come back when fewer candidates exist.
+    """
+    unit, nonzero = _unit_rows(vectors)
+    if not nonzero[index]:
+        raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
+    sims = unit @ unit[index]
+    keep = nonzero if exclude_zero else np.ones(len(sims), dtype=bool)
+    keep[index] = False
+    idx = _top(sims, np.flatnonzero(keep), k)
+    return idx, sims[idx]
+
+
+def recommend_for_user(scores_row: np.ndarray, rated_mask_row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k movies the user has not rated: (indices, scores), best first; NaN scores rank last."""
+    scores = np.asarray(scores_row, dtype=np.float64).reshape(-1)
+    rated = np.asarray(rated_mask_row, dtype=bool).reshape(-1)
+    if scores.shape != rated.shape:
+        raise MovierecError(f"scores for {scores.size} movies but a rated mask for {rated.size}; both must be per movie")
+    ranked = np.where(np.isnan(scores), -np.inf, scores)
+    idx = _top(ranked, np.flatnonzero(~rated), k)
+    return idx, scores[idx]
+
+
+# ---------------------------------------------------------------- titles
+
+_YEAR = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)$")
+_ALT = re.compile(r"^(.+?)\s*\((.+)\)$")  # "City of Lost Children, The (Cité des enfants perdus, La)"
+_ARTICLE = re.compile(r"^(.*), (the|a|an|l'|la|le|les|il|el|los|las|die|der|das|den|det)$")
+
+
+def _norm(text: str) -> str:
+    """Lower-case, accents folded, whitespace collapsed: so "amelie" finds "Amélie"."""
+    text = unicodedata.normalize("NFKD", str(text))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(text.casefold().split())
+
+
+def _name_variants(name: str) -> set[str]:
+    """A title without its year as people type it: as stored, article in front, article dropped."""
+    out = {name}
+    match = _ARTICLE.match(name)
+    if match:
+        base, article = match.groups()
+        out |= {base, f"{article}{base}" if article.endswith("'") else f"{article} {base}"}
+    return out
+
+
+def title_keys(title: str) -> tuple[set[str], set[str]]:
+    """(keys with the year, keys without it) that a query may name, all normalised.
+
+    MovieLens moves articles to the end ("Matrix, The (1999)") and adds alternative titles in
+    parentheses, so "the matrix", "matrix (1999)" and "the city of lost children" all become keys.
+    """
+    full = _norm(title)
+    match = _YEAR.match(full)
+    name, year = match.groups() if match else (full, None)
+    names = _name_variants(name)
+    alt = _ALT.match(name)
+    if alt:
+        for part in alt.groups():
+            names |= _name_variants(part.removeprefix("a.k.a. "))
+    with_year = {full} | ({f"{n} ({year})" for n in names} if year else set())
+    return with_year, names
+
+
+def _listing(movies: pd.DataFrame, ids: Sequence[int], limit: int = 6) -> str:
+    titles = movies.drop_duplicates("movieId").set_index("movieId")["title"]
+    shown = [f"{titles[i]} [movieId {i}]" for i in list(ids)[:limit]]
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return "; ".join(shown) + more
+
+
+def match_title(query: str, movies_df: pd.DataFrame) -> int:
+    """The movieId a user means by `query`: a movieId in digits, or a title in any case, with or without year.
+
+    Tiers, first non-empty wins: movieId, full title with year, title without year, substring of a title.
+    So "Toy Story" finds "Toy Story (1995)", not "Toy Story 2". Digits that are a movieId are taken as
+    the id; a title made of digits ("300 (2007)") needs its year. Ambiguity is an error, never a guess.
+    """
+    raw = str(query).strip()
+    ids = movies_df["movieId"].to_numpy()
+    if raw.isdigit() and int(raw) in set(ids.tolist()):
+        return int(raw)
+    q = _norm(raw)
+    if not q:
+        raise MovierecError("empty movie title; give a title such as \"Toy Story (1995)\" or a movieId")
+    keys = [title_keys(t) for t in movies_df["title"]]
+    tiers = (
+        [i for i, (with_year, _) in zip(ids, keys) if q in with_year],
+        [i for i, (_, names) in zip(ids, keys) if q in names],
+        [i for i, (with_year, names) in zip(ids, keys) if any(q in key for key in with_year | names)],
+    )
+    for found in tiers:
+        found = list(dict.fromkeys(int(i) for i in found))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise MovierecError(
+                f"{len(found)} movies match {raw!r}: {_listing(movies_df, found)}; "
+                "add the year, e.g. \"Title (1995)\", or pass the movieId"
+            )
+    by_key: dict[str, int] = {}
+    for movie_id, (with_year, names) in zip(ids, keys):
+        for key in sorted(with_year | names):
+            by_key.setdefault(key, int(movie_id))
+    close = difflib.get_close_matches(q, list(by_key), n=12, cutoff=0.5)
+    closest = list(dict.fromkeys(by_key[key] for key in close))[:5]
+    hint = f"closest: {_listing(movies_df, closest, limit=5)}" if closest else "no similar title"
+    raise MovierecError(f"no movie matches {raw!r} ({hint}); check the spelling, add the year, or pass the movieId")
+
+
+# ---------------------------------------------------------------- genre coherence
+
+
+def genre_matrix(genres_list: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Multi-hot (n_movies, n_genres) from MovieLens "A|B" strings; "(no genres listed)" shares with nobody."""
+    sets = [{g for g in str(s).split("|") if g and g != "(no genres listed)"} for s in genres_list]
+    names = sorted(set().union(*sets)) if sets else []
+    col = {g: j for j, g in enumerate(names)}
+    hot = np.zeros((len(sets), len(names)), dtype=bool)
+    for i, s in enumerate(sets):
+        hot[i, [col[g] for g in s]] = True
+    return hot, names
+
+
+def _share_same_genre(overlap: np.ndarray, neighbours: np.ndarray) -> float:
+    return float(np.take_along_axis(overlap, neighbours, axis=1).mean())
+
+
+def genre_coherence(
+    vectors: np.ndarray, genres_list: Sequence[str], eligible_mask: np.ndarray, k: int = 10, seed: int = 0
+) -> dict[str, float]:
+    """Mean share of each eligible movie's k cosine-nearest eligible neighbours sharing a genre with it.
+
+    The random baseline is the same share over k random eligible neighbours (seeded): coherence only
+    means something above it, since a few genres (Drama, Comedy) cover most movies. Zero vectors are
+    not eligible (no content vector, so no neighbours to speak of).
+    """
+    unit, nonzero = _unit_rows(vectors)
+    eligible = np.flatnonzero(np.asarray(eligible_mask, dtype=bool) & nonzero)
+    n = len(eligible)
+    if n <= k:
+        raise MovierecError(f"only {n} eligible movies with a vector, need more than k={k}; lower k or the rating threshold")
+    genres = list(genres_list)  # positions, not a Series' labels
+    hot = genre_matrix([genres[i] for i in eligible])[0].astype(np.float32)
+    overlap = (hot @ hot.T) > 0
+    v = unit[eligible].astype(np.float32)  # float32: three dense n x n matrices must fit in memory
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    learned = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    noise = np.random.default_rng(seed).random((n, n), dtype=np.float32)
+    np.fill_diagonal(noise, np.inf)
+    chance = np.argpartition(noise, k - 1, axis=1)[:, :k]
+    return {"genre_coherence": _share_same_genre(overlap, learned), "random_baseline": _share_same_genre(overlap, chance)}
+
+
+# ---------------------------------------------------------------- maps and exports
+
+
+def primary_genres(genres_list: Sequence[str]) -> list[str]:
+    """Each movie's rarest genre in `genres_list`, its colour on the map.
+
+    MovieLens lists genres alphabetically, so the first one is mostly Action or Adventure; the rarest
+    (Animation rather than Adventure for Toy Story) says more. IMAX is a format, not a genre.
+    """
+    hot, names = genre_matrix([str(s).replace("IMAX", "") for s in genres_list])
+    if not names:
+        return ["(no genres listed)"] * len(hot)
+    rarity = np.where(hot, hot.sum(axis=0), np.iinfo(np.int64).max)
+    best = rarity.argmin(axis=1)  # ties go to the alphabetically first genre
+    return [names[j] if hot[i, j] else "(no genres listed)" for i, j in enumerate(best)]
+
+
+def embed_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """2-D coordinates by PCA or t-SNE (cosine, init="pca", seeded); perplexity shrinks for tiny inputs.
+
+    t-SNE took ~20 s for the ~1100 movies of latest-small with 20+ ratings on a busy 2-core machine.
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    if len(x) < 3:
+        raise MovierecError(f"only {len(x)} movies to map; a 2-D map needs at least 3")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, max(1.0, (len(x) - 1) / 3)))
+        # 500 iterations (sklearn's default is 1000) settle ~2000 points well enough for a picture, in half the time
+        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine", max_iter=500, random_state=seed)
+        return tsne.fit_transform(x)
+    raise MovierecError(f"unknown map method {method!r}; use pca or tsne")
+
+
+def map_subset(n: int, keep: Sequence[int], max_points: int, seed: int = 0) -> np.ndarray:
+    """At most `max_points` sorted row indices out of n, always including `keep` (the labelled movies)."""
+    keep = np.unique(np.asarray(keep, dtype=np.int64))
+    if n <= max_points:
+        return np.arange(n)
+    rest = np.setdiff1d(np.arange(n), keep)
+    extra = np.random.default_rng(seed).choice(rest, size=max(max_points - len(keep), 0), replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def embedding_map(
+    vectors: np.ndarray,
+    titles: Sequence[str],
+    primary_genres: Sequence[str],
+    labelled_titles: Sequence[str],
+    out_png: Path,
+    methods: Sequence[str] = ("pca", "tsne"),
+    max_points: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """One PNG with a panel per method, points coloured by primary genre and well-known movies labelled.
+
+    Pass only the movies worth mapping (e.g. >= MIN_RATINGS ratings): t-SNE is quadratic-ish, so the
+    rows are also capped at `max_points` (labelled movies always kept). Returns the rows drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit, nonzero = _unit_rows(vectors)  # unit rows: both panels show cosine structure, not popularity-driven norms
+    titles = np.asarray(titles, dtype=object)
+    labelled = np.flatnonzero(np.isin(titles, list(labelled_titles)) & nonzero)
+    rows = map_subset(len(titles), labelled, max_points, seed)
+    rows = rows[nonzero[rows]]
+    x, genres, names = unit[rows], np.asarray(primary_genres, dtype=object)[rows], titles[rows]
+    top = pd.Series(genres).value_counts().index[:9].tolist()  # tab10: 9 genres + grey for the rest
+    colour = {g: plt.cm.tab10(j) for j, g in enumerate(top)}
+    fig, axes = plt.subplots(1, len(methods), figsize=(8 * len(methods), 7), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        xy = embed_2d(x, method, seed)
+        other = ~np.isin(genres, top)
+        ax.scatter(xy[other, 0], xy[other, 1], s=6, c="lightgrey", label="other")
+        for g in top:
+            on = genres == g
+            ax.scatter(xy[on, 0], xy[on, 1], s=6, color=colour[g], label=g)
+        for i in np.flatnonzero(np.isin(names, list(labelled_titles))):
+            ax.annotate(names[i], xy[i], fontsize=8, xytext=(3, 3), textcoords="offset points")
+        ax.set_title(f"{method.upper() if method == 'pca' else 't-SNE'} ({len(rows)} movies)")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(markerscale=3, fontsize=8, loc="best")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return rows
+
+
+def _tsv_field(value) -> str:
+    return " ".join(str(value).split())  # a tab or newline inside a title would shift the columns
+
+
+def projector_export(vectors: np.ndarray, metadata_df: pd.DataFrame, out_dir: Path) -> None:
+    """vectors.tsv and metadata.tsv for the TensorBoard Embedding Projector (projector.tensorflow.org: Load).
+
+    metadata.tsv has a header row (title, genres, n_ratings) because it has several columns; its rows
+    line up with vectors.tsv, which has none.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(vectors) != len(metadata_df):
+        raise MovierecError(f"{len(vectors)} vectors but {len(metadata_df)} metadata rows; they must line up")
+    out_dir = Path(out_dir)
+    columns = ["title", "genres", "n_ratings"]
+    rows = metadata_df[columns].itertuples(index=False)
+    lines = ["\t".join(columns)] + ["\t".join(_tsv_field(v) for v in row) for row in rows]
+    with atomic_path(out_dir / "vectors.tsv") as tmp:
+        np.savetxt(tmp, vectors, fmt="%.6g", delimiter="\t")
+    with atomic_path(out_dir / "metadata.tsv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def neighbours_table(
+    vectors: np.ndarray, movies_df: pd.DataFrame, queries: Sequence[str] = WELL_KNOWN, k: int = 10
+) -> dict[str, list[str]]:
+    """{title: k nearest titles} for fixed well-known movies, to eyeball a space; absent or vectorless ones skipped.
+
+    `movies_df` rows are in encoder order (row m describes vector m).
+    """
+    titles = movies_df["title"].to_numpy()
+    _, nonzero = _unit_rows(vectors)
+    table = {}
+    for query in queries:
+        rows = np.flatnonzero(titles == query)
+        if len(rows) and nonzero[rows[0]]:
+            idx, _ = nearest(vectors, int(rows[0]), k)
+            table[query] = [str(titles[i]) for i in idx]
+    return table
