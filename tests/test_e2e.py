@@ -32,8 +32,19 @@ def test_repro_then_experiment_reruns_only_training(project):
         assert 0 < scores["rmse"] < 2.5 and 0 < scores["mae"] <= scores["rmse"]
     assert (root / "data/models/collab.keras").is_file()
 
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout)
-    assert "metrics/eval/collab.json" in json.dumps(shown)
+    shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout))
+    for name in ("collab", "hybrid", "mf_content", "bias", "most_popular", "global_mean"):
+        assert f"metrics/eval/{name}.json" in shown
+    assert "ndcg_at_10" in shown and "rmse_by_movie_ratings" in shown and "genre_coherence" in shown
+    report = (root / "metrics/report.md").read_text()
+    assert all(name in report for name in ("| collab |", "| mf_content |", "| most_popular |"))
+
+    run(["dvc", "plots", "show", "-o", "plots_html"], root, env)
+    html = (root / "plots_html" / "index.html").read_text()
+    for title in ("Training curves", "Predicted against actual", "RMSE by the movie", "map_collab.png"):
+        assert title in html, title
+
+    _check_serving_commands(root, env)
 
     git_commit(root, "baseline")
     exp = run(["dvc", "exp", "run", "-S", "model.join=product"], root, env)
@@ -102,3 +113,30 @@ def test_check_reproducible_script_passes_then_catches_drift(project):
     bad = run(["bash", str(script)], root, env, check=False)
     assert bad.returncode != 0
     assert "metrics/eval/collab.json:rmse" in bad.stderr and "drifted beyond 0.0001" in bad.stderr
+
+
+def _one_line_error(result, fragment):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], result.stderr
+
+
+def _check_serving_commands(root, env):
+    """recommend and similar on the trained synthetic models, and their error paths."""
+    import numpy as np
+
+    rows = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--json"], root, env).stdout)
+    assert len(rows) == 5
+    ratings = (root / "data/raw/ml-latest-small/ratings.csv").read_text().splitlines()[1:]
+    rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == "1"}
+    assert not rated & {r["movieId"] for r in rows}
+    assert np.all(np.diff([r["predicted_rating"] for r in rows]) <= 0)
+
+    near = json.loads(run(["movierec", "similar", "film 0, the", "--space", "content", "-k", "3", "--json"], root, env).stdout)
+    assert len(near) == 3 and near[0]["similarity"] >= near[-1]["similarity"]
+
+    _one_line_error(run(["movierec", "recommend", "--user", "99999"], root, env, check=False), "unknown userId")
+    _one_line_error(run(["movierec", "similar", "no such film"], root, env, check=False), "no such film")
+    (root / "data/models/collab.keras").rename(root / "collab.keras.bak")
+    _one_line_error(run(["movierec", "recommend", "--user", "1", "--variant", "collab"], root, env, check=False), "run `dvc repro` first")
+    (root / "collab.keras.bak").rename(root / "data/models/collab.keras")

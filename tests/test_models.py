@@ -2,11 +2,13 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import REPO
 from movierec import models
-from movierec.params import ModelParams, VariantParams
+from movierec.params import MFVariant, ModelParams, load_params
 
-COLLAB = VariantParams(architecture="collab", dense=[10], dropout=[0.05, 0.5])
-HYBRID = VariantParams(architecture="hybrid", dense=[32, 16], dropout=[0.05, 0.5, 0.5])
+PARAMS = load_params(REPO / "params.yaml")
+COLLAB = PARAMS.variants["collab"]
+HYBRID = PARAMS.variants["hybrid"]
 
 
 def notebook_collab_params(n_users, n_movies, emb, join):
@@ -40,3 +42,20 @@ def test_output_stays_in_rating_range():
     net = models.build(COLLAB, ModelParams(join="product", embedding_size=3, l2=0.0), n_users=4, n_movies=4, rating_range=(1.0, 3.0))
     pred = net.predict([np.arange(4), np.arange(4)], verbose=0)
     assert (pred >= 1.0).all() and (pred <= 3.0).all()
+
+
+@pytest.mark.parametrize("with_content", [True, False])
+def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_content):
+    content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
+    variant = MFVariant(architecture="mf", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
+    net = models.build(variant, PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.5)
+    u, m = np.array([2, 5]), np.array([1, 10])
+    w = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}
+    q = w["movie_embedding"][0][m]
+    if with_content:
+        q = q + content[m] @ w["content_projection"][0]
+    expected = 3.5 + w["user_bias"][0][u, 0] + w["movie_bias"][0][m, 0] + (w["user_embedding"][0][u] * q).sum(axis=1)
+    np.testing.assert_allclose(net.predict([u, m], verbose=0).ravel(), expected, rtol=1e-5)
+    net.save(tmp_path / "mf.keras")
+    again = keras.saving.load_model(tmp_path / "mf.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict([u, m], verbose=0), net.predict([u, m], verbose=0))

@@ -226,6 +226,145 @@ def report(ctx):
     click.echo(f"wrote {METRICS_DIR / 'report.md'}")
 
 
+def _best_variant(p) -> str:
+    """The variant with the lowest test RMSE in metrics/eval (the committed results)."""
+    import json
+
+    scores = {}
+    for name in p.variants:
+        path = METRICS_DIR / "eval" / f"{name}.json"
+        if path.is_file():
+            scores[name] = json.loads(path.read_text()).get("rmse", float("inf"))
+    if not scores:
+        raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
+    return min(scores, key=scores.get)
+
+
+def _catalog(ctx):
+    """Params, prepared data, and movies.csv rows in movie-encoder order (row m describes movie m)."""
+    from movierec import data
+    from movierec.prepare import load_prepared
+
+    p = _params(ctx)
+    prepared = load_prepared(PREPARED_DIR)
+    movies = data.load_movies(Path(p.data.path)).drop_duplicates("movieId").set_index("movieId")
+    return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
+
+
+def _serving(ctx, variant: str | None):
+    """`_catalog`, plus the chosen variant's name (default: the best) and its loaded model."""
+    from movierec import evaluate as evaluate_stage
+
+    p, prepared, movies = _catalog(ctx)
+    variant = variant or _best_variant(p)
+    p.variant(variant)
+    return p, prepared, movies, variant, evaluate_stage.load_model(model_path(variant))
+
+
+def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(header)
+    for i, row in enumerate(rows, 1):
+        values = "  ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in row.items() if k not in ("title", "genres"))
+        click.echo(f"{i:>3}. {row['title']}  [{row['genres']}]  {values}")
+
+
+@cli.command()
+@click.option("--user", "user_id", type=int, required=True, help="A userId from ratings.csv.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--variant", default=None, help="Default: the variant with the best test RMSE in metrics/eval.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def recommend(ctx, user_id, k, variant, as_json):
+    """Top-k movies USER has not rated, by the trained model's predicted rating."""
+    import numpy as np
+
+    from movierec import evaluate as evaluate_stage
+    from movierec.explore import recommend_for_user
+
+    p, prepared, movies, variant, model = _serving(ctx, variant)
+    row = np.searchsorted(prepared.user_ids, user_id)
+    if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
+        raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
+    n_movies = len(prepared.movie_ids)
+    scores = evaluate_stage.predict(model, np.full(n_movies, row), np.arange(n_movies))
+    rated = np.zeros(n_movies, dtype=bool)
+    for split in (prepared.train, prepared.test):
+        rated[split.movie[split.user == row]] = True
+    picks, predicted = recommend_for_user(scores, rated, k)
+    rows = [
+        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "predicted_rating": float(s)}
+        for i, s in zip(picks, predicted)
+    ]
+    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, predicted rating):")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True)
+@click.option("--variant", default=None, help="Model for the learned space. Default: the best by test RMSE.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def similar(ctx, query, k, space, variant, as_json):
+    """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
+    import numpy as np
+
+    from movierec import explore
+
+    if space == "learned":
+        p, prepared, movies, variant, model = _serving(ctx, variant)
+    else:
+        (p, prepared, movies), variant, model = _catalog(ctx), None, None
+        if not CONTENT_MATRIX.is_file():
+            raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
+    movie_id = explore.match_title(query, movies)
+    index = int(np.searchsorted(prepared.movie_ids, movie_id))
+    content = np.load(CONTENT_MATRIX, allow_pickle=False) if space == "content" else None
+    vectors = explore.movie_vectors(model, space, content)
+    picks, sims = explore.nearest(vectors, index, k)
+    counts = np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids))
+    rows = [
+        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "similarity": float(s), "n_ratings": int(counts[i])}
+        for i, s in zip(picks, sims)
+    ]
+    where = f"{space} space" + (f" of {variant}" if variant else "")
+    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings):")
+
+
+@cli.command()
+@click.argument("variant")
+@click.pass_context
+def explore(ctx, variant):
+    """The notebook's "Embeddings exploration": genre coherence, neighbours, a 2-D map, a projector export."""
+    import numpy as np
+
+    from movierec import explore as ex
+    from movierec.atomic import write_json
+
+    p, prepared, movies, variant, model = _serving(ctx, variant)
+    spaces = {"learned": ex.movie_vectors(model, "learned"), "content": np.load(CONTENT_MATRIX, allow_pickle=False)}
+    counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
+    eligible = counts >= ex.MIN_RATINGS
+    genres = movies["genres"].tolist()
+    coherence = {name: ex.genre_coherence(vectors, genres, eligible, k=10, seed=p.train.seed) for name, vectors in spaces.items()}
+    write_json(METRICS_DIR / "explore" / f"{variant}.json", coherence)
+    write_json(METRICS_DIR / "neighbours" / f"{variant}.json", {
+        name: ex.neighbours_table(vectors, movies, ex.WELL_KNOWN, k=10) for name, vectors in spaces.items()
+    })
+    learned = spaces["learned"]
+    ex.embedding_map(
+        learned[eligible], movies["title"].to_numpy()[eligible], np.asarray(ex.primary_genres(genres))[eligible],
+        ex.WELL_KNOWN, METRICS_DIR / "plots" / f"map_{variant}.png", seed=p.train.seed,
+    )
+    ex.projector_export(learned, movies.assign(n_ratings=counts), Path("data/explore") / variant)
+    click.echo(", ".join(f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" for name, c in coherence.items()))
+
+
 @cli.command("check-drift")
 @click.option("--tolerance", default=1e-4, show_default=True, help="Largest absolute change accepted.")
 @click.option("--rev", default="HEAD", show_default=True, help="Revision holding the reference metrics.")

@@ -57,7 +57,12 @@ def movie_vectors(model, space: str = "learned", content: np.ndarray | None = No
         raise MovierecError(
             f"model {getattr(model, 'name', '?')!r} has no 'movie_embedding' layer; is it a movierec model?"
         ) from None
-    return np.asarray(layer.get_weights()[0], dtype=np.float32)
+    vectors = np.asarray(layer.get_weights()[0], dtype=np.float32)
+    layer_names = {layer.name for layer in model.layers}
+    if {"content_projection", "content_embedding"} <= layer_names:  # mf with content: q_i + W c_i
+        content_matrix = model.get_layer("content_embedding").get_weights()[0]
+        vectors = vectors + content_matrix @ model.get_layer("content_projection").get_weights()[0]
+    return vectors
 
 
 def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from movierec.params import ModelParams, VariantParams
+from movierec.params import MFVariant, ModelParams, NotebookVariant, VariantParams
 
 
 def _id_embedding(inputs, n: int, model: ModelParams, name: str):
@@ -41,7 +41,7 @@ def _head(x, variant: VariantParams, rating_range: tuple[float, float]):
     return layers.Rescaling(scale=high - low, offset=low, name="rating")(x)
 
 
-def collab(n_users: int, n_movies: int, model: ModelParams, variant: VariantParams, rating_range) -> keras.Model:
+def collab(n_users: int, n_movies: int, model: ModelParams, variant: NotebookVariant, rating_range) -> keras.Model:
     user = keras.Input(shape=(1,), name="user", dtype="int32")
     movie = keras.Input(shape=(1,), name="movie", dtype="int32")
     x = _join(_id_embedding(user, n_users, model, "user"), _id_embedding(movie, n_movies, model, "movie"), model.join)
@@ -49,27 +49,72 @@ def collab(n_users: int, n_movies: int, model: ModelParams, variant: VariantPara
 
 
 def hybrid(
-    n_users: int, n_movies: int, model: ModelParams, variant: VariantParams, rating_range, content: np.ndarray
+    n_users: int, n_movies: int, model: ModelParams, variant: NotebookVariant, rating_range, content: np.ndarray
 ) -> keras.Model:
     """The collab join, concatenated with a frozen per-movie content vector."""
     user = keras.Input(shape=(1,), name="user", dtype="int32")
     movie = keras.Input(shape=(1,), name="movie", dtype="int32")
     um = _join(_id_embedding(user, n_users, model, "user"), _id_embedding(movie, n_movies, model, "movie"), model.join)
-    # Weights are set after building, not via a Constant initializer, which would copy the whole
-    # matrix into the saved model's JSON config.
-    content_layer = layers.Embedding(
-        content.shape[0], content.shape[1], embeddings_initializer="zeros", trainable=False, name="content_embedding"
-    )
-    c = layers.Flatten(name="content_vector")(content_layer(movie))
+    content_layer, c = _frozen_content(movie, content)
     x = layers.Concatenate()([um, c])
     net = keras.Model([user, movie], _head(x, variant, rating_range), name="hybrid")
     content_layer.set_weights([content])
     return net
 
 
+def _frozen_content(movie, content: np.ndarray):
+    """A frozen per-movie lookup of the content matrix. The caller sets its weights once the model is
+    built: a Constant initializer would copy the whole matrix into the saved model's JSON config."""
+    layer = layers.Embedding(
+        content.shape[0], content.shape[1], embeddings_initializer="zeros", trainable=False, name="content_embedding"
+    )
+    return layer, layers.Flatten(name="content_vector")(layer(movie))
+
+
+def mf(n_users: int, n_movies: int, variant: MFVariant, global_mean: float, content: np.ndarray | None) -> keras.Model:
+    """Biased matrix factorisation: rating = mean + b_u + b_i + p_u · (q_i + W c_i).
+
+    c_i is the movie's frozen content vector and W a learned projection, so movies with few ratings
+    borrow strength from their text. L2 applies to the rows a batch looks up (per example, as in
+    classic MF), not to the whole table at every step.
+    """
+    user = keras.Input(shape=(1,), name="user", dtype="int32")
+    movie = keras.Input(shape=(1,), name="movie", dtype="int32")
+
+    def lookup(inputs, n, dim, name, l2, init):
+        emb = layers.Embedding(n, dim, embeddings_initializer=init, activity_regularizer=keras.regularizers.l2(l2), name=name)
+        return layers.Flatten(name=f"{name}_vector")(emb(inputs))
+
+    factors = keras.initializers.RandomNormal(stddev=0.05)
+    user_bias = lookup(user, n_users, 1, "user_bias", variant.l2_biases, "zeros")
+    movie_bias = lookup(movie, n_movies, 1, "movie_bias", variant.l2_biases, "zeros")
+    p = lookup(user, n_users, variant.factors, "user_embedding", variant.l2_factors, factors)
+    q = lookup(movie, n_movies, variant.factors, "movie_embedding", variant.l2_factors, factors)
+    content_layer = None
+    if variant.content:
+        content_layer, c = _frozen_content(movie, content)
+        projection = layers.Dense(
+            variant.factors, use_bias=False, kernel_regularizer=keras.regularizers.l2(variant.l2_content), name="content_projection"
+        )
+        q = layers.Add(name="movie_factors")([q, projection(c)])
+    x = layers.Add()([user_bias, movie_bias, layers.Dot(axes=1)([p, q])])
+    out = layers.Rescaling(1.0, offset=float(global_mean), name="rating")(x)
+    net = keras.Model([user, movie], out, name="mf")
+    if content_layer is not None:
+        content_layer.set_weights([content])
+    return net
+
+
 def build(
-    variant: VariantParams, model: ModelParams, *, n_users: int, n_movies: int, rating_range, content=None
+    variant: VariantParams, model: ModelParams, *, n_users: int, n_movies: int, rating_range, content=None, global_mean: float = 0.0
 ) -> keras.Model:
+    """The model a variant names; `global_mean` (of the training ratings) is used by `mf` only."""
     if variant.architecture == "collab":
         return collab(n_users, n_movies, model, variant, rating_range)
-    return hybrid(n_users, n_movies, model, variant, rating_range, content)
+    if variant.architecture == "hybrid":
+        return hybrid(n_users, n_movies, model, variant, rating_range, content)
+    return mf(n_users, n_movies, variant, global_mean, content)
+
+
+def uses_content(variant: VariantParams) -> bool:
+    return variant.architecture == "hybrid" or (variant.architecture == "mf" and variant.content)

@@ -67,6 +67,11 @@ class TrainParams:
     batch_size: int = _bounds(1)
     epochs: int = _bounds(1)
     learning_rate: float = _bounds(0, open_low=True)
+    optimizer: Literal["adam", "fused_adam", "lazy_adam"]
+    steps_per_execution: int = _bounds(1)
+    early_stopping_patience: int = _bounds(0)
+    validation_fraction: float = _bounds(0, 1, open_low=True, open_high=True)
+    refit: bool
     seed: int = _bounds(0)
     tensorboard: bool = False
 
@@ -85,10 +90,29 @@ class BaselineParams:
 
 
 @dataclass(frozen=True)
-class VariantParams:
+class NotebookVariant:
+    """The notebook's architectures: collab (make_model) and hybrid (make_model_2)."""
+
     architecture: Literal["collab", "hybrid"]
     dense: list[int]
     dropout: list[float]
+    train: TrainParams
+
+
+@dataclass(frozen=True)
+class MFVariant:
+    """Biased matrix factorisation, optionally with a learned projection of the content vectors."""
+
+    architecture: Literal["mf"]
+    factors: int = _bounds(1)
+    l2_factors: float = _bounds(0)
+    l2_biases: float = _bounds(0)
+    l2_content: float = _bounds(0)
+    content: bool
+    train: TrainParams
+
+
+VariantParams = NotebookVariant | MFVariant
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,15 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 
 
 def parse_params(raw: object, source: str = PARAMS_FILE) -> Params:
+    """Validate a params mapping. A variant's `train:` block overrides any of the top-level `train` keys."""
+    if isinstance(raw, dict) and isinstance(raw.get("variants"), dict) and isinstance(raw.get("train"), dict):
+        raw = {
+            **raw,
+            "variants": {
+                name: {**v, "train": {**raw["train"], **(v.get("train") or {})}} if isinstance(v, dict) else v
+                for name, v in raw["variants"].items()
+            },
+        }
     return _build(Params, raw, source, "")
 
 
@@ -136,6 +169,8 @@ def _check_consistency(p: Params, source: str) -> None:
             f"{source}: data.min_rating ({p.data.min_rating}) must be below data.max_rating ({p.data.max_rating})"
         )
     for name, v in p.variants.items():
+        if not isinstance(v, NotebookVariant):
+            continue
         expected = len(v.dense) + 1
         if len(v.dropout) != expected:
             raise ParamsError(
@@ -195,6 +230,8 @@ def _convert(value, hint, f, source: str, name: str):
                 f"{source}: {name}: {value!r} is not accepted; use one of {', '.join(map(str, args))}"
             )
         return value
+    if origin in (typing.Union, types.UnionType) and all(dataclasses.is_dataclass(a) for a in args):
+        return _build(_choose_by_architecture(args, value, source, name), value, source, name + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -219,6 +256,17 @@ def _convert(value, hint, f, source: str, name: str):
         return value
     _check_bounds(value, f, source, name)
     return value
+
+
+def _choose_by_architecture(classes, value, source: str, name: str):
+    """Pick the dataclass whose `architecture` Literal accepts value["architecture"]."""
+    choices = {arch: cls for cls in classes for arch in typing.get_args(typing.get_type_hints(cls)["architecture"])}
+    arch = value.get("architecture") if isinstance(value, dict) else None
+    if arch not in choices:
+        raise ParamsError(
+            f"{source}: {name}.architecture: {arch!r} is not accepted; use one of {', '.join(choices)}"
+        )
+    return choices[arch]
 
 
 def _check_bounds(value, f, source: str, name: str) -> None:

@@ -1,7 +1,11 @@
 """Fit one variant and save it as a `.keras` file, logging per-epoch curves with DVCLive.
 
-The default reproduces the notebook: the test split is passed as `validation_data` for the curves
-only, and nothing is selected on it.
+Two regimes, chosen by `train.early_stopping_patience`:
+- 0, the notebook's: a fixed number of epochs, the test split passed as `validation_data` for the
+  curves only; nothing is selected on it.
+- >0: a validation split is carved from the training rows (`validation_fraction`, seeded); training
+  stops when its RMSE stops improving and keeps the best epoch. With `refit`, a fresh model is then
+  trained on all training rows for that many epochs. The test split is never read.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path, write_json
-from movierec.params import Params
-from movierec.prepare import Prepared
+from movierec.params import Params, TrainParams
+from movierec.prepare import Prepared, Split
 
 
 def seed_everything(seed: int) -> None:
@@ -25,60 +29,98 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_variant(params: Params, name: str, prepared: Prepared, content: np.ndarray | None):
-    from movierec import models
+def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    from sklearn.model_selection import train_test_split
 
-    return models.build(
-        params.variant(name),
-        params.model,
-        n_users=len(prepared.user_ids),
-        n_movies=len(prepared.movie_ids),
-        rating_range=(params.data.min_rating, params.data.max_rating),
-        content=content,
+    fit_rows, val_rows = train_test_split(np.arange(len(train)), test_size=fraction, random_state=seed)
+    pick = lambda rows: Split(train.user[rows], train.movie[rows], train.rating[rows])  # noqa: E731
+    return pick(fit_rows), pick(val_rows)
+
+
+def compile_model(model, t: TrainParams):
+    """MSE loss, the configured optimizer, RMSE as a metric (early stopping watches it)."""
+    import keras
+
+    from movierec.optim import make_optimizer
+
+    model.compile(
+        loss="mse",
+        optimizer=make_optimizer(t.optimizer, t.learning_rate),
+        metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
+        steps_per_execution=t.steps_per_execution,
     )
+    return model
 
 
-def fit(model, prepared: Prepared, params: Params, live_dir: Path, tensorboard_dir: Path | None = None) -> dict:
-    """Compile and fit `model`; return cost figures. Curves go to `live_dir` through DVCLive."""
+def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_dir: Path | None = None):
+    """Train a model made by `build(global_mean)`; return it and a summary (epochs, best epoch, seconds)."""
     import keras
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
-    t = params.train
-    model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=t.learning_rate))
+    def compiled(rows: Split):
+        seed_everything(t.seed)
+        return compile_model(build(float(np.mean(rows.rating))), t)
+
+    early = t.early_stopping_patience > 0
+    fit_rows, val_rows = carve_validation(prepared.train, t.validation_fraction, t.seed) if early else (prepared.train, prepared.test)
     callbacks = []
+    if early:
+        callbacks.append(keras.callbacks.EarlyStopping("val_rmse", patience=t.early_stopping_patience, restore_best_weights=True))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
     start = time.perf_counter()
+    model = compiled(fit_rows)
     with atomic_path(live_dir, directory=True) as tmp_live:
         with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            model.fit(
-                x=prepared.train.inputs(),
-                y=prepared.train.rating,
-                validation_data=(prepared.test.inputs(), prepared.test.rating),
+            history = model.fit(
+                x=fit_rows.inputs(),
+                y=fit_rows.rating,
+                validation_data=(val_rows.inputs(), val_rows.rating),
                 batch_size=t.batch_size,
                 epochs=t.epochs,
                 callbacks=[*callbacks, DVCLiveCallback(live=live)],
                 verbose=2,
             )
-    return {"train_seconds": round(time.perf_counter() - start, 2)}
+            epochs_run = len(history.history["loss"])
+            best_epoch = int(np.argmin(history.history["val_rmse"])) + 1 if early else epochs_run
+            live.summary["best_epoch"] = best_epoch
+    if early and t.refit:
+        print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
+        model = compiled(prepared.train)
+        model.fit(prepared.train.inputs(), prepared.train.rating, batch_size=t.batch_size, epochs=best_epoch, verbose=2)
+    summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
+    return model, summary
 
 
 def save_model(model, path: Path) -> None:
+    """Save with a stock optimizer, so the file reloads with `keras.saving.load_model` alone."""
+    from movierec.optim import to_stock_adam
+
     with atomic_path(path) as tmp:
-        model.save(tmp)
+        to_stock_adam(model).save(tmp)
 
 
 def run(params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, live_dir: Path, timing_path: Path):
     """The train stage: build, fit, save, and record the wall time (kept out of the metrics: it is not reproducible)."""
+    from movierec import models
+
     variant = params.variant(name)
-    seed_everything(params.train.seed)
-    content = None
-    if variant.architecture == "hybrid":
-        content = np.load(content_path, allow_pickle=False)
-    model = build_variant(params, name, prepared, content)
-    tensorboard_dir = Path("logs") / name if params.train.tensorboard else None
-    cost = fit(model, prepared, params, live_dir, tensorboard_dir)
+    content = np.load(content_path, allow_pickle=False) if models.uses_content(variant) else None
+
+    def build(global_mean: float):
+        return models.build(
+            variant,
+            params.model,
+            n_users=len(prepared.user_ids),
+            n_movies=len(prepared.movie_ids),
+            rating_range=(params.data.min_rating, params.data.max_rating),
+            content=content,
+            global_mean=global_mean,
+        )
+
+    tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
+    model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
     save_model(model, model_path)
-    write_json(timing_path, cost)
+    write_json(timing_path, summary)
     return model

@@ -1,0 +1,65 @@
+"""Wall time of a full `dvc repro` from an empty cache, and each stage's peak resident memory.
+
+    MOVIEREC_DATA_MIRROR=../shared/data python benchmarks/pipeline.py [--runs 3]
+
+Each run clones HEAD into a fresh temporary folder (empty DVC cache, no outputs) and times
+`dvc repro` there, data from the mirror. Then every stage command is run once more on its own,
+under a wrapper that reads the child's peak RSS (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEAK_RSS = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+TF_STAGES = ("train", "evaluate", "explore")
+
+
+def clone(target: Path) -> Path:
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    return target
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    if not os.environ.get("MOVIEREC_DATA_MIRROR"):
+        sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
+
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.runs):
+            repo = clone(Path(tmp) / f"run{run}")
+            start = time.perf_counter()
+            subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True)
+            walls.append(time.perf_counter() - start)
+            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s", flush=True)
+        print(f"median of {len(walls)}: {statistics.median(walls):.1f} s\n")
+
+        dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True, check=True).stdout
+        stages = re.findall(r"Running stage '([^']+)':\n> (.+)", dry)
+        print(f"{'stage':24s} {'peak RSS':>10s} {'wall':>8s}  (limit: 1.5 GB with TensorFlow, 400 MB without)")
+        for name, cmd in stages:
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", PEAK_RSS, cmd], cwd=repo, capture_output=True, text=True)
+            peak_mb = int(out.stdout.strip() or 0) / 1024
+            limit = 1536 if name.split("@")[0] in TF_STAGES else 400
+            flag = "" if peak_mb <= limit else "  OVER LIMIT"
+            print(f"{name:24s} {peak_mb:8.0f} MB {time.perf_counter() - start:7.1f} s{flag}")
+
+
+if __name__ == "__main__":
+    main()
