@@ -6,6 +6,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - report:   metrics/report.md, as `dvc repro` wrote it;
 - notebook: the notebook's four runs: the workspace metrics (model.join as in params.yaml) and the
             newest `dvc exp run -S model.join=...` experiment with the other join;
+- ablation: experiments that change only `variants.mf_content.*` (what each ingredient contributes);
+- seeds:    experiments that change only `prepare.seed` (other splits), with mean ± std;
 - dag:      `dvc dag --md`.
 """
 
@@ -44,6 +46,66 @@ def notebook_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+PARAM_PREFIXES = ("data.", "prepare.", "embed.", "model.", "train.", "evaluate.", "baselines.", "variants.")
+
+
+def changed_params(row: dict, base: dict) -> dict:
+    return {k: row[k] for k in row if k.startswith(PARAM_PREFIXES) and row[k] != base.get(k)}
+
+
+def experiments(prefix: str) -> tuple[dict, list[tuple[dict, dict]]]:
+    """The workspace row and the newest experiment per distinct change, for changes all under `prefix`."""
+    import dvc.api
+
+    rows = dvc.api.exp_show(repo=str(ROOT), num=20)
+    base = next(r for r in rows if r.get("rev") == "workspace")
+    seen, found = set(), []
+    for row in rows:
+        if not row.get("typ", "").startswith("branch_"):
+            continue
+        change = changed_params(row, base)
+        key = tuple(sorted(change.items(), key=str))
+        if change and all(k.startswith(prefix) for k in change) and key not in seen:
+            seen.add(key)
+            found.append((row, change))
+    return base, found
+
+
+def metric(row: dict, model: str, name: str) -> str:
+    value = row.get(f"metrics/eval/{model}.json:{name}")
+    return "–" if value is None else f"{value:.4f}"
+
+
+def ablation_table() -> str:
+    base, rows = experiments("variants.mf_content.")
+    lines = ["| mf_content run | test RMSE | MAE | NDCG@10 | ΔRMSE vs full recipe |", "|---|---|---|---|---|"]
+    full = base.get("metrics/eval/mf_content.json:rmse")
+    lines.append(f"| full recipe (params.yaml) | {metric(base, 'mf_content', 'rmse')} | {metric(base, 'mf_content', 'mae')} | {metric(base, 'mf_content', 'ndcg_at_10')} | – |")
+    for row, change in sorted(rows, key=lambda rc: str(rc[1])):
+        label = ", ".join(f"`{k.removeprefix('variants.mf_content.')}={v}`" for k, v in change.items())
+        delta = row.get("metrics/eval/mf_content.json:rmse")
+        delta = "–" if delta is None else f"{delta - full:+.4f}"
+        lines.append(f"| {label} | {metric(row, 'mf_content', 'rmse')} | {metric(row, 'mf_content', 'mae')} | {metric(row, 'mf_content', 'ndcg_at_10')} | {delta} |")
+    return "\n".join(lines) + "\n"
+
+
+def seeds_table() -> str:
+    import numpy as np
+
+    base, rows = experiments("prepare.seed")
+    runs = [(base["prepare.seed"], base)] + sorted(((row["prepare.seed"], row) for row, _ in rows), key=lambda sr: sr[0])
+    lines = ["| split seed | mf_content RMSE | bias baseline RMSE | global mean RMSE |", "|---|---|---|---|"]
+    for seed, row in runs:
+        lines.append(f"| {seed} | {metric(row, 'mf_content', 'rmse')} | {metric(row, 'bias', 'rmse')} | {metric(row, 'global_mean', 'rmse')} |")
+    stats = []
+    for model in ("mf_content", "bias", "global_mean"):
+        values = [row.get(f"metrics/eval/{model}.json:rmse") for _, row in runs]
+        values = [v for v in values if v is not None]
+        stats.append(f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}")
+    lines.append(f"| mean ± std over {len(runs)} | " + " | ".join(stats) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def fill(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(text):
@@ -57,6 +119,8 @@ def main() -> None:
     report = (ROOT / "metrics/report.md").read_text().split("\n", 2)[2]  # drop the title line
     text = fill(text, "report", report)
     text = fill(text, "notebook", notebook_table())
+    text = fill(text, "ablation", ablation_table())
+    text = fill(text, "seeds", seeds_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)
     readme.write_text(text)
