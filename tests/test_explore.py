@@ -35,10 +35,11 @@ def test_movie_vectors_reads_the_learned_embedding_or_returns_the_content_matrix
     import keras
 
     from movierec import models
-    from movierec.params import ModelParams, VariantParams
+    from conftest import REPO
+    from movierec.params import ModelParams, NotebookVariant, load_params
 
     net = models.build(
-        VariantParams(architecture="collab", dense=[4], dropout=[0.0, 0.0]),
+        NotebookVariant(architecture="collab", dense=[4], dropout=[0.0, 0.0], train=load_params(REPO / "params.yaml").train),
         ModelParams(join="product", embedding_size=5, l2=0.0),
         n_users=3,
         n_movies=7,
@@ -327,3 +328,16 @@ def test_well_known_titles_are_found_by_their_common_names():
         "pulp fiction (1994)": 2,
     }
     assert {query: explore.match_title(query, movies) for query in common} == common
+
+
+def test_mf_learned_space_includes_the_content_projection():
+    from conftest import REPO
+    from movierec import models
+    from movierec.params import load_params
+
+    params = load_params(REPO / "params.yaml")
+    content = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    net = models.build(params.variants["mf_content"], params.model, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
+    q = net.get_layer("movie_embedding").get_weights()[0]
+    w = net.get_layer("content_projection").get_weights()[0]
+    np.testing.assert_allclose(explore.movie_vectors(net, "learned"), q + content @ w, rtol=1e-6)
