@@ -56,8 +56,22 @@ def run(cmd, cwd, env=None, check=True):
 
 
 @pytest.fixture
-def project(tmp_path, movielens, mirror):
-    """A git repo holding a copy of the project, with tiny params and the synthetic data as its mirror."""
+def project(make_project):
+    return make_project()
+
+
+@pytest.fixture
+def make_project(tmp_path, movielens, mirror):
+    """make_project(only=None) -> (root, env): a git repo holding a copy of the project, with tiny params,
+    the synthetic data as its mirror, and optionally only some of the variants (faster)."""
+
+    def make(only: tuple[str, ...] | None = None):
+        return _make_project(tmp_path, movielens, mirror, only)
+
+    return make
+
+
+def _make_project(tmp_path, movielens, mirror, only):
     root = tmp_path / "project"
     root.mkdir()
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
@@ -65,7 +79,10 @@ def project(tmp_path, movielens, mirror):
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (root / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
-    write_params(root / "params.yaml", deep_update({"data": {"sha256": sha256s(movielens)}}, TINY_PARAMS))
+    params = write_params(root / "params.yaml", deep_update({"data": {"sha256": sha256s(movielens)}}, TINY_PARAMS))
+    if only:
+        params["variants"] = {name: params["variants"][name] for name in only}
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {"MOVIEREC_DATA_MIRROR": str(mirror), **GIT_IDENTITY}
     run(["git", "init", "-q", "-b", "main"], root)
     git_commit(root, "init")

@@ -78,8 +78,8 @@ def _start_and_kill_mid_epoch(cmd, root, env, sig):
     assert proc.returncode != 0
 
 
-def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metrics(project):
-    root, env = project
+def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metrics(make_project):
+    root, env = make_project(only=("collab",))
     run(["dvc", "repro"], root, env)
     git_commit(root, "reference results")
     reference = eval_metrics(root, "collab")
@@ -97,8 +97,8 @@ def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metric
     assert "match HEAD" in run(["movierec", "check-drift"], root, env).stdout
 
 
-def test_check_reproducible_script_passes_then_catches_drift(project):
-    root, env = project
+def test_check_reproducible_script_passes_then_catches_drift(make_project):
+    root, env = make_project(only=("collab",))
     script = REPO / "scripts" / "check_reproducible.sh"
     run(["dvc", "repro"], root, env)
     git_commit(root, "results")

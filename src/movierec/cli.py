@@ -251,14 +251,13 @@ def _catalog(ctx):
     return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
 
 
-def _serving(ctx, variant: str | None):
-    """`_catalog`, plus the chosen variant's name (default: the best) and its loaded model."""
-    from movierec import evaluate as evaluate_stage
-
-    p, prepared, movies = _catalog(ctx)
+def _chosen_variant(p, variant: str | None) -> str:
+    """The requested variant (checked), or the best by test RMSE; its model file must exist."""
     variant = variant or _best_variant(p)
     p.variant(variant)
-    return p, prepared, movies, variant, evaluate_stage.load_model(model_path(variant))
+    if not model_path(variant).is_file():
+        raise MovierecError(f"{model_path(variant)}: model not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    return variant
 
 
 def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
@@ -286,10 +285,12 @@ def recommend(ctx, user_id, k, variant, as_json):
     from movierec import evaluate as evaluate_stage
     from movierec.explore import recommend_for_user
 
-    p, prepared, movies, variant, model = _serving(ctx, variant)
+    p, prepared, movies = _catalog(ctx)
+    variant = _chosen_variant(p, variant)
     row = np.searchsorted(prepared.user_ids, user_id)
     if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
         raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
+    model = evaluate_stage.load_model(model_path(variant))
     n_movies = len(prepared.movie_ids)
     scores = evaluate_stage.predict(model, np.full(n_movies, row), np.arange(n_movies))
     rated = np.zeros(n_movies, dtype=bool)
@@ -316,16 +317,21 @@ def similar(ctx, query, k, space, variant, as_json):
 
     from movierec import explore
 
+    from movierec.evaluate import load_model
+
+    p, prepared, movies = _catalog(ctx)
     if space == "learned":
-        p, prepared, movies, variant, model = _serving(ctx, variant)
+        variant = _chosen_variant(p, variant)
     else:
-        (p, prepared, movies), variant, model = _catalog(ctx), None, None
+        variant = None
         if not CONTENT_MATRIX.is_file():
             raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
     movie_id = explore.match_title(query, movies)
     index = int(np.searchsorted(prepared.movie_ids, movie_id))
-    content = np.load(CONTENT_MATRIX, allow_pickle=False) if space == "content" else None
-    vectors = explore.movie_vectors(model, space, content)
+    if space == "learned":
+        vectors = explore.movie_vectors(load_model(model_path(variant)), "learned")
+    else:
+        vectors = explore.movie_vectors(None, "content", np.load(CONTENT_MATRIX, allow_pickle=False))
     picks, sims = explore.nearest(vectors, index, k)
     counts = np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids))
     rows = [
@@ -345,8 +351,11 @@ def explore(ctx, variant):
 
     from movierec import explore as ex
     from movierec.atomic import write_json
+    from movierec.evaluate import load_model
 
-    p, prepared, movies, variant, model = _serving(ctx, variant)
+    p, prepared, movies = _catalog(ctx)
+    variant = _chosen_variant(p, variant)
+    model = load_model(model_path(variant))
     spaces = {"learned": ex.movie_vectors(model, "learned"), "content": np.load(CONTENT_MATRIX, allow_pickle=False)}
     counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     eligible = counts >= ex.MIN_RATINGS

@@ -8,15 +8,17 @@ import numpy as np
 
 from movierec.errors import MovierecError
 from movierec.prepare import Prepared
+from movierec.quiet import import_tensorflow
 
 
 def load_model(path: Path):
     """Load a `.keras` file with Keras safe_mode on, so a shared file cannot run hidden code."""
-    import keras
-
     path = Path(path)
     if not path.is_file():
         raise MovierecError(f"{path}: model not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    import_tensorflow()
+    import keras
+
     return keras.saving.load_model(path, safe_mode=True)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from movierec.atomic import atomic_path, write_json
 from movierec.params import Params, TrainParams
 from movierec.prepare import Prepared, Split
+from movierec.quiet import import_tensorflow
 
 
 def seed_everything(seed: int) -> None:
@@ -103,6 +104,7 @@ def save_model(model, path: Path) -> None:
 
 def run(params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, live_dir: Path, timing_path: Path):
     """The train stage: build, fit, save, and record the wall time (kept out of the metrics: it is not reproducible)."""
+    import_tensorflow()
     from movierec import models
 
     variant = params.variant(name)

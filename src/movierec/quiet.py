@@ -1,0 +1,28 @@
+"""Import TensorFlow without its C++ start-up chatter (CUDA probing, oneDNN notices) on stderr.
+
+Those lines are written straight to file descriptor 2 before TF's own log settings apply, so the
+only way to keep a one-line error one line is to point fd 2 elsewhere while TF starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow():
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # device discovery logs too; do it while silenced
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
