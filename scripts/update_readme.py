@@ -25,14 +25,10 @@ NOTEBOOK_REFERENCE = {  # DESIGN.md: the notebook's code as written, Keras 3 por
 
 
 def notebook_table() -> str:
-    import dvc.api
-
-    rows = dvc.api.exp_show(repo=str(ROOT))
-    by_join = {}
-    for row in rows:  # newest first; keep the workspace and the newest experiment per join
-        join = row.get("model.join")
-        if row.get("rev") == "workspace" or row.get("typ", "").startswith("branch_"):
-            by_join.setdefault(join, row)
+    base, rows = experiments("model.join")
+    by_join = {base["model.join"]: base}
+    for row, change in rows:
+        by_join.setdefault(change["model.join"], row)
     lines = ["| model | join | test RMSE | test MAE | notebook as written (RMSE) | source |", "|---|---|---|---|---|---|"]
     for variant in NOTEBOOK_VARIANTS:
         for join in ("concat", "product"):
@@ -49,8 +45,13 @@ def notebook_table() -> str:
 PARAM_PREFIXES = ("data.", "prepare.", "embed.", "model.", "train.", "evaluate.", "baselines.", "variants.")
 
 
+def plain(value):
+    """DVC reports integers as floats (2137.0); show them as written in params.yaml."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def changed_params(row: dict, base: dict) -> dict:
-    return {k: row[k] for k in row if k.startswith(PARAM_PREFIXES) and row[k] != base.get(k)}
+    return {k: plain(row[k]) for k in row if k.startswith(PARAM_PREFIXES) and row[k] != base.get(k)}
 
 
 def experiments(prefix: str) -> tuple[dict, list[tuple[dict, dict]]]:
@@ -93,7 +94,7 @@ def seeds_table() -> str:
     import numpy as np
 
     base, rows = experiments("prepare.seed")
-    runs = [(base["prepare.seed"], base)] + sorted(((row["prepare.seed"], row) for row, _ in rows), key=lambda sr: sr[0])
+    runs = [(plain(base["prepare.seed"]), base)] + sorted(((plain(row["prepare.seed"]), row) for row, _ in rows), key=lambda sr: sr[0])
     lines = ["| split seed | mf_content RMSE | bias baseline RMSE | global mean RMSE |", "|---|---|---|---|"]
     for seed, row in runs:
         lines.append(f"| {seed} | {metric(row, 'mf_content', 'rmse')} | {metric(row, 'bias', 'rmse')} | {metric(row, 'global_mean', 'rmse')} |")
