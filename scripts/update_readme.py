@@ -8,7 +8,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
             newest `dvc exp run -S model.join=...` experiment with the other join;
 - ablation: experiments that change only `variants.mf_content.*` (what each ingredient contributes);
 - seeds:    experiments that change only `prepare.seed` (other splits), with mean ± std;
-- dag:      `dvc dag --md`.
+- dag:      `dvc dag --md`;
+- diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DIFF_FROM = "4272786"  # the first commit with every evaluation stage (Keras Adam, embed.min_df=2)
 NOTEBOOK_VARIANTS = ("collab", "hybrid")
 NOTEBOOK_REFERENCE = {  # DESIGN.md: the notebook's code as written, Keras 3 port, TF-IDF+SVD content
     ("collab", "concat"): 0.890, ("collab", "product"): 0.986, ("hybrid", "concat"): 0.884, ("hybrid", "product"): 0.981,
@@ -124,6 +126,10 @@ def main() -> None:
     text = fill(text, "seeds", seeds_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)
+    diff = subprocess.run(["dvc", "metrics", "diff", DIFF_FROM, "HEAD", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lines = diff.splitlines()
+    keep = lines[:2] + [line for line in lines[2:] if re.search(r"\| (rmse|mae|ndcg_at_10) ", line)]
+    text = fill(text, "diff", f"```\n$ dvc metrics diff {DIFF_FROM} HEAD --md   # RMSE, MAE, NDCG@10 rows\n" + "\n".join(keep) + "\n```\n")
     readme.write_text(text)
 
 
