@@ -1,11 +1,16 @@
+import functools
+import http.server
 import os
 import shutil
 import subprocess
+import threading
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from movierec import data, prepare
 from synthetic import make_movielens, sha256s, zip_movielens
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,3 +115,33 @@ def require_shared_data() -> Path:
             pytest.fail(f"{zip_path} is missing; CI needs the real MovieLens archive beside the repo")
         pytest.skip(f"{zip_path} not available")
     return SHARED_DATA
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve a folder on 127.0.0.1 on a free port."""
+    root = tmp_path / "www"
+    root.mkdir()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # the client hanging up early (size cap) is expected
+
+    server = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def real_prepared(tmp_path_factory):
+    """The notebook's split of the real latest-small archive (test_size 0.15, seed 2137)."""
+    folder = tmp_path_factory.mktemp("ml")
+    with zipfile.ZipFile(require_shared_data() / "ml-latest-small.zip") as archive:
+        archive.extractall(folder)
+    ratings = data.load_ratings(folder / "ml-latest-small", min_rating=0, max_rating=5)
+    return prepare.prepare(ratings, test_size=0.15, seed=2137)

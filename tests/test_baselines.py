@@ -1,10 +1,7 @@
-import zipfile
-
 import numpy as np
 import pytest
 
-from conftest import require_shared_data
-from movierec import baselines, data, evaluate, prepare, ranking
+from movierec import baselines, evaluate, ranking
 from movierec.prepare import Split
 
 
@@ -79,16 +76,6 @@ def test_most_popular_ranks_by_training_count_and_skips_seen_movies():
 
 
 # ---------------------------------------------------------------- real data
-
-
-@pytest.fixture(scope="module")
-def real_prepared(tmp_path_factory):
-    """The notebook's split of the real latest-small archive (test_size 0.15, seed 2137)."""
-    folder = tmp_path_factory.mktemp("ml")
-    with zipfile.ZipFile(require_shared_data() / "ml-latest-small.zip") as archive:
-        archive.extractall(folder)
-    ratings = data.load_ratings(folder / "ml-latest-small", min_rating=0, max_rating=5)
-    return prepare.prepare(ratings, test_size=0.15, seed=2137)
 
 
 @pytest.mark.slow

@@ -1,8 +1,5 @@
 """Bad data through the real CLI: one-line errors naming the file and the fix, and no output left behind."""
 
-import functools
-import http.server
-import threading
 import zipfile
 from pathlib import Path
 
@@ -13,7 +10,7 @@ from click.testing import CliRunner
 from conftest import run, write_params
 from movierec import data
 from movierec.cli import cli
-from synthetic import make_movielens, sha256s, zip_movielens
+from synthetic import sha256s, zip_movielens
 
 
 def invoke(*args):
@@ -156,26 +153,6 @@ def test_pickled_npz_is_refused(workdir):
 
 
 # ---------------------------------------------------------------- download
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """Serve a folder on 127.0.0.1 on a free port."""
-    root = tmp_path / "www"
-    root.mkdir()
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(root))
-    class Server(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address):
-            pass  # the client hanging up early (size cap) is expected
-
-    server = Server(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def _download_params(workdir, url, sha):

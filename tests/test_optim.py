@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import pytest
 
 from conftest import REPO
 from movierec import models

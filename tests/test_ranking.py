@@ -6,7 +6,6 @@ import scipy.sparse
 
 from movierec import baselines, evaluate, ranking
 from movierec.prepare import Prepared, Split
-from test_baselines import real_prepared  # noqa: F401  (fixture)
 
 # ---------------------------------------------------------------- score_all
 
@@ -164,7 +163,7 @@ def test_rmse_by_bucket_labels_follow_the_edges():
 
 
 @pytest.mark.slow
-def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):  # noqa: F811
+def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
     p = real_prepared
     model = baselines.fit_most_popular(p.train, len(p.user_ids), len(p.movie_ids))
     got = ranking.evaluate_ranking(model.predict, p, k=10, relevance_threshold=4.0)

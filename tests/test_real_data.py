@@ -7,7 +7,6 @@ from conftest import REPO, require_shared_data, write_params
 from movierec import data
 from movierec.cli import cli
 from movierec.params import load_params
-from test_data import http_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +16,7 @@ def shared_data():
     return require_shared_data()
 
 
-def test_download_real_archive_from_local_server_and_prepare_matches_notebook(shared_data, http_server, tmp_path, monkeypatch):  # noqa: F811
+def test_download_real_archive_from_local_server_and_prepare_matches_notebook(shared_data, http_server, tmp_path, monkeypatch):
     root, base = http_server
     (root / "ml-latest-small.zip").symlink_to(shared_data / "ml-latest-small.zip")
     monkeypatch.chdir(tmp_path)

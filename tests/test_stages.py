@@ -1,7 +1,6 @@
 """Unit tests of each stage's core on tiny synthetic data."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
