@@ -7,15 +7,12 @@ TensorFlow is imported only inside the commands that need it.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from movierec.errors import MovierecError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of stage logs
 
 RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
@@ -189,6 +186,13 @@ def baselines(ctx):
         _write_evaluation(name, {**metrics, "n_params": n_params}, sample)
 
 
+def _read_evaluation(name: str) -> dict | None:
+    import json
+
+    path = METRICS_DIR / "eval" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
     from movierec.atomic import write_json, write_text
 
@@ -210,13 +214,10 @@ def report(ctx):
     from movierec.report import popularity_rows, render_report
 
     p = _params(ctx)
-    names = [*p.variants, *BASELINES]
-    results = {}
-    for name in names:
-        path = METRICS_DIR / "eval" / f"{name}.json"
-        if not path.is_file():
-            raise MovierecError(f"{path}: missing; run `dvc repro` to evaluate every model first")
-        results[name] = json.loads(path.read_text())
+    results = {name: _read_evaluation(name) for name in [*p.variants, *BASELINES]}
+    missing = [name for name, metrics in results.items() if metrics is None]
+    if missing:
+        raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
     counts = json.loads((METRICS_DIR / "data.json").read_text())
     write_text(METRICS_DIR / "report.md", render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
     rows = popularity_rows(results)
@@ -228,13 +229,8 @@ def report(ctx):
 
 def _best_variant(p) -> str:
     """The variant with the lowest test RMSE in metrics/eval (the committed results)."""
-    import json
-
-    scores = {}
-    for name in p.variants:
-        path = METRICS_DIR / "eval" / f"{name}.json"
-        if path.is_file():
-            scores[name] = json.loads(path.read_text()).get("rmse", float("inf"))
+    evaluated = {name: _read_evaluation(name) for name in p.variants}
+    scores = {name: m.get("rmse", float("inf")) for name, m in evaluated.items() if m is not None}
     if not scores:
         raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
     return min(scores, key=scores.get)
@@ -253,10 +249,11 @@ def _catalog(ctx):
 
 def _chosen_variant(p, variant: str | None) -> str:
     """The requested variant (checked), or the best by test RMSE; its model file must exist."""
+    from movierec.evaluate import require_model
+
     variant = variant or _best_variant(p)
     p.variant(variant)
-    if not model_path(variant).is_file():
-        raise MovierecError(f"{model_path(variant)}: model not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    require_model(model_path(variant))
     return variant
 
 
@@ -316,24 +313,20 @@ def similar(ctx, query, k, space, variant, as_json):
     import numpy as np
 
     from movierec import explore
-
     from movierec.evaluate import load_model
 
     p, prepared, movies = _catalog(ctx)
-    if space == "learned":
-        variant = _chosen_variant(p, variant)
-    else:
-        variant = None
-        if not CONTENT_MATRIX.is_file():
-            raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
-    movie_id = explore.match_title(query, movies)
-    index = int(np.searchsorted(prepared.movie_ids, movie_id))
-    if space == "learned":
+    learned = space == "learned"
+    variant = _chosen_variant(p, variant) if learned else None
+    if not learned and not CONTENT_MATRIX.is_file():
+        raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
+    index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))  # before loading TF
+    if learned:
         vectors = explore.movie_vectors(load_model(model_path(variant)), "learned")
     else:
         vectors = explore.movie_vectors(None, "content", np.load(CONTENT_MATRIX, allow_pickle=False))
     picks, sims = explore.nearest(vectors, index, k)
-    counts = np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids))
+    counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     rows = [
         {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "similarity": float(s), "n_ratings": int(counts[i])}
         for i, s in zip(picks, sims)

@@ -11,11 +11,17 @@ from movierec.prepare import Prepared
 from movierec.quiet import import_tensorflow
 
 
-def load_model(path: Path):
-    """Load a `.keras` file with Keras safe_mode on, so a shared file cannot run hidden code."""
+def require_model(path: Path) -> Path:
+    """The model file, or a one-line error saying how to get it (checked before TensorFlow starts)."""
     path = Path(path)
     if not path.is_file():
         raise MovierecError(f"{path}: model not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    return path
+
+
+def load_model(path: Path):
+    """Load a `.keras` file with Keras safe_mode on, so a shared file cannot run hidden code."""
+    path = require_model(path)
     import_tensorflow()
     import keras
 
