@@ -24,7 +24,7 @@ PEAK_RSS = (
     "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
 )
-TF_STAGES = ("train", "evaluate", "explore")
+TF_STAGES = ("train",)  # the only stage that imports TensorFlow
 
 
 def clone(target: Path) -> Path:

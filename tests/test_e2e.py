@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_repro_then_experiment_reruns_only_training(project):
     for variant in ("collab", "hybrid"):
         scores = eval_metrics(root, variant)
         assert 0 < scores["rmse"] < 2.5 and 0 < scores["mae"] <= scores["rmse"]
-    assert (root / "data/models/collab.keras").is_file()
+    assert (root / "data/models/collab.keras").is_file() and (root / "data/predictions/collab.npz").is_file()
 
     shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout))
     for name in ("collab", "hybrid", "mf_content", "bias", "most_popular", "global_mean"):
@@ -45,6 +46,8 @@ def test_repro_then_experiment_reruns_only_training(project):
         assert title in html, title
 
     _check_serving_commands(root, env)
+    for command in (["evaluate", "collab"], ["explore", "hybrid"], ["recommend", "--user", "1"], ["similar", "film 0, the"]):
+        assert not _imports_tensorflow(command, root, env), command  # only train pays TensorFlow's start-up
 
     git_commit(root, "baseline")
     exp = run(["dvc", "exp", "run", "-S", "model.join=product"], root, env)
@@ -90,6 +93,7 @@ def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metric
     _start_and_kill_mid_epoch(["dvc", "repro", "--force", "--single-item", "train@collab"], root, env, signal.SIGKILL)
     assert not model.exists()
     assert not list((root / "data/models").glob("*collab*"))  # no temp file either
+    assert not list((root / "data/predictions").glob("*collab*"))
 
     run(["dvc", "repro"], root, env)
     assert model.is_file()
@@ -116,6 +120,11 @@ def test_check_reproducible_script_passes_then_catches_drift(make_project):
     assert "metrics/eval/collab.json:rmse" in bad.stderr and "drifted beyond 0.0001" in bad.stderr
 
 
+def _imports_tensorflow(args, root, env) -> bool:
+    probe = "import sys; from movierec.cli import cli; cli.main(sys.argv[1:], standalone_mode=False); print('tensorflow' in sys.modules)"
+    return run([sys.executable, "-c", probe, *args], root, env).stdout.strip().splitlines()[-1] == "True"
+
+
 def _one_line_error(result, fragment):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -138,6 +147,6 @@ def _check_serving_commands(root, env):
 
     _one_line_error(run(["movierec", "recommend", "--user", "99999"], root, env, check=False), "unknown userId")
     _one_line_error(run(["movierec", "similar", "no such film"], root, env, check=False), "no such film")
-    (root / "data/models/collab.keras").rename(root / "collab.keras.bak")
+    (root / "data/predictions/collab.npz").rename(root / "collab.npz.bak")
     _one_line_error(run(["movierec", "recommend", "--user", "1", "--variant", "collab"], root, env, check=False), "run `dvc repro` first")
-    (root / "collab.keras.bak").rename(root / "data/models/collab.keras")
+    (root / "collab.npz.bak").rename(root / "data/predictions/collab.npz")

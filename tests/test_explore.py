@@ -31,34 +31,6 @@ def clustered(n_per=100, n_clusters=3, dim=8, noise=0.3, seed=0):
 # ---------------------------------------------------------------- vectors
 
 
-def test_movie_vectors_reads_the_learned_embedding_or_returns_the_content_matrix():
-    import keras
-
-    from movierec import models
-    from conftest import REPO
-    from movierec.params import ModelParams, NotebookVariant, load_params
-
-    net = models.build(
-        NotebookVariant(architecture="collab", dense=[4], dropout=[0.0, 0.0], train=load_params(REPO / "params.yaml").train),
-        ModelParams(join="product", embedding_size=5, l2=0.0),
-        n_users=3,
-        n_movies=7,
-        rating_range=(0.5, 5.0),
-    )
-    learned = explore.movie_vectors(net, "learned")
-    assert learned.shape == (7, 5)
-    np.testing.assert_array_equal(learned, net.get_layer("movie_embedding").get_weights()[0])
-    content = np.arange(14, dtype=np.float64).reshape(7, 2)
-    np.testing.assert_array_equal(explore.movie_vectors(None, "content", content), content)
-    with pytest.raises(MovierecError, match="content matrix"):
-        explore.movie_vectors(net, "content")
-    with pytest.raises(MovierecError, match="unknown embedding space"):
-        explore.movie_vectors(net, "genre")
-    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="plain")
-    with pytest.raises(MovierecError, match="movie_embedding"):
-        explore.movie_vectors(other, "learned")
-
-
 def test_rating_counts_counts_per_encoded_movie():
     np.testing.assert_array_equal(explore.rating_counts(np.array([0, 2, 2, 2]), 4), [1, 0, 3, 0])
 
@@ -328,16 +300,3 @@ def test_well_known_titles_are_found_by_their_common_names():
         "pulp fiction (1994)": 2,
     }
     assert {query: explore.match_title(query, movies) for query in common} == common
-
-
-def test_mf_learned_space_includes_the_content_projection():
-    from conftest import REPO
-    from movierec import models
-    from movierec.params import load_params
-
-    params = load_params(REPO / "params.yaml")
-    content = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
-    net = models.build(params.variants["mf_content"], params.model, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
-    q = net.get_layer("movie_embedding").get_weights()[0]
-    w = net.get_layer("content_projection").get_weights()[0]
-    np.testing.assert_allclose(explore.movie_vectors(net, "learned"), q + content @ w, rtol=1e-6)

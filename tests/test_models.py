@@ -4,6 +4,7 @@ import pytest
 
 from conftest import REPO
 from movierec import models
+from movierec.errors import MovierecError
 from movierec.params import MFVariant, ModelParams, load_params
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -59,3 +60,46 @@ def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_conten
     net.save(tmp_path / "mf.keras")
     again = keras.saving.load_model(tmp_path / "mf.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict([u, m], verbose=0), net.predict([u, m], verbose=0))
+
+
+def test_movie_vectors_are_the_learned_movie_embedding():
+    net = models.build(COLLAB, ModelParams(join="product", embedding_size=5, l2=0.0), n_users=3, n_movies=7, rating_range=(0.5, 5.0))
+    learned = models.movie_vectors(net)
+    assert learned.shape == (7, 5)
+    np.testing.assert_array_equal(learned, net.get_layer("movie_embedding").get_weights()[0])
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="plain")
+    with pytest.raises(MovierecError, match="'plain' has no 'movie_embedding' layer"):
+        models.movie_vectors(other)
+
+
+def test_mf_movie_vectors_include_the_content_projection():
+    content = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    net = models.build(PARAMS.variants["mf_content"], PARAMS.model, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
+    q = net.get_layer("movie_embedding").get_weights()[0]
+    w = net.get_layer("content_projection").get_weights()[0]
+    np.testing.assert_allclose(models.movie_vectors(net), q + content @ w, rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["collab", "mf_content"])
+def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
+    from movierec.evaluate import load_predictions, matrix_predictor
+    from movierec.train import export_predictions
+
+    content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
+    net = models.build(PARAMS.variants[variant], PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.0)
+    export_predictions(net, 7, 11, tmp_path / "p.npz")
+    saved = load_predictions(tmp_path / "p.npz")
+    users, movies = np.repeat(np.arange(7), 11), np.tile(np.arange(11), 7)
+    expected = net.predict([users, movies], verbose=0).reshape(7, 11)
+    np.testing.assert_allclose(saved["ratings"], expected, rtol=1e-6)
+    np.testing.assert_allclose(matrix_predictor(saved["ratings"])(np.array([6, 0]), np.array([10, 3])), expected[[6, 0], [10, 3]], rtol=1e-6)
+    np.testing.assert_array_equal(saved["movie_vectors"], models.movie_vectors(net))
+    assert int(saved["n_params"]) == net.count_params()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
+
+
+def test_missing_predictions_file_says_how_to_get_it(tmp_path):
+    from movierec.evaluate import load_predictions
+
+    with pytest.raises(MovierecError, match=r"p\.npz: not found; run `dvc repro` first"):
+        load_predictions(tmp_path / "p.npz")

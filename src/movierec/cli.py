@@ -2,7 +2,7 @@
 
 Each command validates params.yaml first, then does its I/O around a pure core function. Expected
 mistakes raise MovierecError, printed as one line with a non-zero exit and no traceback.
-TensorFlow is imported only inside the commands that need it.
+Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
 CONTENT_MATRIX = Path("data/features/content.npy")
 MODELS_DIR = Path("data/models")
+PREDICTIONS_DIR = Path("data/predictions")
 METRICS_DIR = Path("metrics")
 BASELINES = ("global_mean", "bias", "most_popular")
 
 
 def model_path(name: str) -> Path:
     return MODELS_DIR / f"{name}.keras"
+
+
+def predictions_path(name: str) -> Path:
+    return PREDICTIONS_DIR / f"{name}.npz"
 
 
 class _Group(click.Group):
@@ -123,7 +128,7 @@ def align(ctx):
 @click.argument("variant")
 @click.pass_context
 def train(ctx, variant):
-    """Train one variant from params.yaml's `variants` and save data/models/VARIANT.keras."""
+    """Train one variant from params.yaml's `variants`: data/models/VARIANT.keras and data/predictions/VARIANT.npz."""
     from movierec import train as train_stage
     from movierec.prepare import load_prepared
 
@@ -135,6 +140,7 @@ def train(ctx, variant):
         load_prepared(PREPARED_DIR),
         content_path=CONTENT_MATRIX,
         model_path=model_path(variant),
+        predictions_path=predictions_path(variant),
         live_dir=METRICS_DIR / "train" / variant,
         timing_path=METRICS_DIR / "timing" / f"{variant}.json",
     )
@@ -150,12 +156,12 @@ def evaluate(ctx, variant):
 
     p = _params(ctx)
     p.variant(variant)
+    predictions = evaluate_stage.load_predictions(predictions_path(variant))
     prepared = load_prepared(PREPARED_DIR)
-    model = evaluate_stage.load_model(model_path(variant))
     metrics, sample = evaluate_stage.evaluate_predictor(
-        evaluate_stage.keras_predictor(model), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
+        evaluate_stage.matrix_predictor(predictions["ratings"]), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
     )
-    metrics["n_params"] = int(model.count_params())
+    metrics["n_params"] = int(predictions["n_params"])
     _write_evaluation(variant, metrics, sample)
 
 
@@ -247,14 +253,21 @@ def _catalog(ctx):
     return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
 
 
-def _chosen_variant(p, variant: str | None) -> str:
-    """The requested variant (checked), or the best by test RMSE; its model file must exist."""
-    from movierec.evaluate import require_model
+def _chosen_predictions(p, variant: str | None) -> tuple[str, dict]:
+    """The requested variant (checked), or the best by test RMSE, and its predictions file."""
+    from movierec.evaluate import load_predictions
 
     variant = variant or _best_variant(p)
     p.variant(variant)
-    require_model(model_path(variant))
-    return variant
+    return variant, load_predictions(predictions_path(variant))
+
+
+def _content_matrix():
+    import numpy as np
+
+    if not CONTENT_MATRIX.is_file():
+        raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
+    return np.load(CONTENT_MATRIX, allow_pickle=False)
 
 
 def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
@@ -279,18 +292,15 @@ def recommend(ctx, user_id, k, variant, as_json):
     """Top-k movies USER has not rated, by the trained model's predicted rating."""
     import numpy as np
 
-    from movierec import evaluate as evaluate_stage
     from movierec.explore import recommend_for_user
 
     p, prepared, movies = _catalog(ctx)
-    variant = _chosen_variant(p, variant)
+    variant, predictions = _chosen_predictions(p, variant)
     row = np.searchsorted(prepared.user_ids, user_id)
     if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
         raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
-    model = evaluate_stage.load_model(model_path(variant))
-    n_movies = len(prepared.movie_ids)
-    scores = evaluate_stage.predict(model, np.full(n_movies, row), np.arange(n_movies))
-    rated = np.zeros(n_movies, dtype=bool)
+    scores = predictions["ratings"][row]
+    rated = np.zeros(len(prepared.movie_ids), dtype=bool)
     for split in (prepared.train, prepared.test):
         rated[split.movie[split.user == row]] = True
     picks, predicted = recommend_for_user(scores, rated, k)
@@ -304,7 +314,8 @@ def recommend(ctx, user_id, k, variant, as_json):
 @cli.command()
 @click.argument("query")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True)
+@click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True,
+              help="learned: the model's movie vectors; content: the aligned content vectors.")
 @click.option("--variant", default=None, help="Model for the learned space. Default: the best by test RMSE.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -313,18 +324,14 @@ def similar(ctx, query, k, space, variant, as_json):
     import numpy as np
 
     from movierec import explore
-    from movierec.evaluate import load_model
 
     p, prepared, movies = _catalog(ctx)
-    learned = space == "learned"
-    variant = _chosen_variant(p, variant) if learned else None
-    if not learned and not CONTENT_MATRIX.is_file():
-        raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
-    index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))  # before loading TF
-    if learned:
-        vectors = explore.movie_vectors(load_model(model_path(variant)), "learned")
+    index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))
+    if space == "learned":
+        variant, predictions = _chosen_predictions(p, variant)
+        vectors = predictions["movie_vectors"]
     else:
-        vectors = explore.movie_vectors(None, "content", np.load(CONTENT_MATRIX, allow_pickle=False))
+        variant, vectors = None, _content_matrix()
     picks, sims = explore.nearest(vectors, index, k)
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     rows = [
@@ -344,12 +351,10 @@ def explore(ctx, variant):
 
     from movierec import explore as ex
     from movierec.atomic import write_json
-    from movierec.evaluate import load_model
 
     p, prepared, movies = _catalog(ctx)
-    variant = _chosen_variant(p, variant)
-    model = load_model(model_path(variant))
-    spaces = {"learned": ex.movie_vectors(model, "learned"), "content": np.load(CONTENT_MATRIX, allow_pickle=False)}
+    variant, predictions = _chosen_predictions(p, variant)
+    spaces = {"learned": predictions["movie_vectors"], "content": _content_matrix()}
     counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     eligible = counts >= ex.MIN_RATINGS
     genres = movies["genres"].tolist()

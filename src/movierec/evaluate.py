@@ -8,33 +8,24 @@ import numpy as np
 
 from movierec.errors import MovierecError
 from movierec.prepare import Prepared
-from movierec.quiet import import_tensorflow
 
 
-def require_model(path: Path) -> Path:
-    """The model file, or a one-line error saying how to get it (checked before TensorFlow starts)."""
+def load_predictions(path: Path) -> dict[str, np.ndarray]:
+    """A train stage's predictions file (see `train.export_predictions`), read without TensorFlow.
+
+    Keys: `ratings`, the predicted rating of every (user, movie) pair in encoder order;
+    `movie_vectors`, the model's learned movie representation; `n_params`.
+    """
     path = Path(path)
     if not path.is_file():
-        raise MovierecError(f"{path}: model not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
-    return path
+        raise MovierecError(f"{path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
 
 
-def load_model(path: Path):
-    """Load a `.keras` file with Keras safe_mode on, so a shared file cannot run hidden code."""
-    path = require_model(path)
-    import_tensorflow()
-    import keras
-
-    return keras.saving.load_model(path, safe_mode=True)
-
-
-def predict(model, user: np.ndarray, movie: np.ndarray, batch_size: int = 65536) -> np.ndarray:
-    return np.asarray(model.predict([user, movie], batch_size=batch_size, verbose=0)).reshape(-1)
-
-
-def keras_predictor(model, batch_size: int = 65536):
-    """Wrap a two-input Keras model as predict(users, movies) -> ratings, the interface every scorer uses."""
-    return lambda users, movies: predict(model, users, movies, batch_size)
+def matrix_predictor(ratings: np.ndarray):
+    """predict(users, movies) -> ratings, looked up in a (n_users, n_movies) matrix of predictions."""
+    return lambda users, movies: ratings[np.asarray(users), np.asarray(movies)]
 
 
 def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Embeddings exploration: nearest neighbours, title lookup, recommendations, genre coherence, maps.
 
 Every function takes plain arrays in movie-encoder order (row m is `Prepared.movie_ids[m]`), so the
-same code explores the learned space (a model's "movie_embedding" weights) and the content space (the
-aligned content matrix, zeros where a movie has no vector). Similarity is cosine throughout: the
+same code explores the learned space (a model's movie vectors, from its predictions file) and the content
+space (the aligned content matrix, zeros where a movie has no vector). Similarity is cosine throughout: the
 learned vectors' norms mostly track popularity, not taste.
 """
 
@@ -37,32 +37,6 @@ MIN_RATINGS = 20  # below this a movie's learned vector is mostly its initialisa
 
 
 # ---------------------------------------------------------------- vectors
-
-
-def movie_vectors(model, space: str = "learned", content: np.ndarray | None = None) -> np.ndarray:
-    """The (n_movies, d) matrix to explore: a model's learned movie embeddings, or the caller's content matrix.
-
-    The content space is passed in rather than read from a hybrid model so that it can be explored
-    without any trained model (and so collab models, which have no content layer, work the same way).
-    """
-    if space == "content":
-        if content is None:
-            raise MovierecError("content space: no content matrix given; run `dvc repro embed` first")
-        return np.asarray(content, dtype=np.float32)
-    if space != "learned":
-        raise MovierecError(f"unknown embedding space {space!r}; use one of: {', '.join(SPACES)}")
-    try:
-        layer = model.get_layer("movie_embedding")
-    except ValueError:
-        raise MovierecError(
-            f"model {getattr(model, 'name', '?')!r} has no 'movie_embedding' layer; is it a movierec model?"
-        ) from None
-    vectors = np.asarray(layer.get_weights()[0], dtype=np.float32)
-    layer_names = {layer.name for layer in model.layers}
-    if {"content_projection", "content_embedding"} <= layer_names:  # mf with content: q_i + W c_i
-        content_matrix = model.get_layer("content_embedding").get_weights()[0]
-        vectors = vectors + content_matrix @ model.get_layer("content_projection").get_weights()[0]
-    return vectors
 
 
 def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:

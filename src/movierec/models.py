@@ -116,5 +116,20 @@ def build(
     return mf(n_users, n_movies, variant, global_mean, content)
 
 
+def movie_vectors(model: keras.Model) -> np.ndarray:
+    """The model's learned (n_movies, d) movie representation: its "movie_embedding" table, plus the
+    projected content vectors W c_i for `mf` with content (its item factors are q_i + W c_i)."""
+    from movierec.errors import MovierecError
+
+    names = {layer.name for layer in model.layers}
+    if "movie_embedding" not in names:
+        raise MovierecError(f"model {model.name!r} has no 'movie_embedding' layer; is it a movierec model?")
+    vectors = np.asarray(model.get_layer("movie_embedding").get_weights()[0], dtype=np.float32)
+    if {"content_projection", "content_embedding"} <= names:
+        content = model.get_layer("content_embedding").get_weights()[0]
+        vectors = vectors + content @ model.get_layer("content_projection").get_weights()[0]
+    return vectors
+
+
 def uses_content(variant: VariantParams) -> bool:
     return variant.architecture == "hybrid" or (variant.architecture == "mf" and variant.content)
