@@ -96,6 +96,8 @@ def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
     np.testing.assert_array_equal(saved["movie_vectors"], models.movie_vectors(net))
     assert int(saved["n_params"]) == net.count_params()
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
+    export_predictions(net, 7, 11, tmp_path / "again.npz")
+    assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 
 def test_missing_predictions_file_says_how_to_get_it(tmp_path):
