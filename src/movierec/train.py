@@ -45,10 +45,11 @@ def batches(rows: Split, batch_size: int, seed: int | None = None):
     """A tf.data pipeline over `rows`: ((user, movie), rating) batches, in a new seeded order on every
     pass when `seed` is given (as `fit(shuffle=True)` does), in row order otherwise.
 
-    Why not `model.fit(x, y)`: Keras' array adapter feeds batches through an autotuned parallel map
-    and a prefetch buffer whose threads compete with training for two cores; here epochs then
-    alternated between about 1.4 s and 2.6 s. This pipeline runs inside the training step's own
-    thread: pass k shuffles the row indices with the stateless key (seed, k), then slices batches.
+    Why not `model.fit(x, y)`: with a global seed set, Keras 3 replays one batch order in every epoch;
+    and its array adapter runs an autotuned parallel map and prefetch whose threads compete with
+    training for two cores, and whose autotuner stalled about 1.2 s at some epoch starts here (epochs
+    alternated between ~1.3 s and ~2.6 s). This pipeline runs in the training step's own thread, with
+    autotuning off: pass k shuffles the row indices with the stateless key (seed, k), then slices batches.
     """
     import tensorflow as tf
 
@@ -70,7 +71,9 @@ def batches(rows: Split, batch_size: int, seed: int | None = None):
         n_batches = -(-len(rows) // batch_size)
         indices = tf.data.Dataset.range(1).flat_map(shuffled).apply(tf.data.experimental.assert_cardinality(n_batches))
     user, movie, rating = columns
-    return indices.map(lambda i: ((tf.gather(user, i), tf.gather(movie, i)), tf.gather(rating, i)))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # nothing to tune; its thread stalled ~1 s at some epoch starts here
+    return indices.map(lambda i: ((tf.gather(user, i), tf.gather(movie, i)), tf.gather(rating, i))).with_options(options)
 
 
 def compile_model(model, t: TrainParams):
