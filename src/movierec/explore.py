@@ -20,8 +20,6 @@ import pandas as pd
 from movierec.atomic import atomic_path
 from movierec.errors import MovierecError
 
-SPACES = ("learned", "content")
-
 WELL_KNOWN = (
     "Toy Story (1995)",
     "Matrix, The (1999)",

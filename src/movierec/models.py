@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from movierec.errors import MovierecError
 from movierec.params import MFVariant, ModelParams, NotebookVariant, VariantParams
 
 
@@ -119,8 +120,6 @@ def build(
 def movie_vectors(model: keras.Model) -> np.ndarray:
     """The model's learned (n_movies, d) movie representation: its "movie_embedding" table, plus the
     projected content vectors W c_i for `mf` with content (its item factors are q_i + W c_i)."""
-    from movierec.errors import MovierecError
-
     names = {layer.name for layer in model.layers}
     if "movie_embedding" not in names:
         raise MovierecError(f"model {model.name!r} has no 'movie_embedding' layer; is it a movierec model?")
