@@ -2,8 +2,9 @@
 
     MOVIEREC_DATA_MIRROR=../shared/data python benchmarks/pipeline.py [--runs 3]
 
-Each run clones HEAD into a fresh temporary folder (empty DVC cache, no outputs) and times
-`dvc repro` there, data from the mirror. Then every stage command is run once more on its own,
+Each run clones HEAD into a fresh temporary folder (empty DVC cache, no outputs), times `dvc repro`
+there with the data from the mirror, and checks with `movierec check-drift --tolerance 0` that the
+metrics equal the committed ones exactly. Then every stage command is run once more on its own,
 under a wrapper that reads the child's peak RSS (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`).
 """
 
@@ -46,7 +47,9 @@ def main() -> None:
             start = time.perf_counter()
             subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True)
             walls.append(time.perf_counter() - start)
-            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s", flush=True)
+            drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True)
+            verdict = drift.stdout.strip() or drift.stderr.strip()
+            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s; {verdict}", flush=True)
         print(f"median of {len(walls)}: {statistics.median(walls):.1f} s\n")
 
         dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True, check=True).stdout
