@@ -45,7 +45,7 @@ def main() -> None:
         for run in range(args.runs):
             repo = clone(Path(tmp) / f"run{run}")
             start = time.perf_counter()
-            subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True)
+            subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True, capture_output=True)
             walls.append(time.perf_counter() - start)
             drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True)
             verdict = drift.stdout.strip() or drift.stderr.strip()

@@ -9,7 +9,9 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ablation: experiments that change only `variants.mf_content.*` (what each ingredient contributes);
 - seeds:    experiments that change only `prepare.seed` (other splits), with mean ± std;
 - dag:      `dvc dag --md`;
-- diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only.
+- diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
+- speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
+and in benchmarks/README.md, blocks train_speed, cli_speed and pipeline: those files, as printed.
 """
 
 from __future__ import annotations
@@ -109,10 +111,27 @@ def seeds_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def benchmark_output(name: str) -> str:
+    path = RESULTS / f"{name}.txt"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run the benchmark as benchmarks/README.md shows")
+    return path.read_text().strip() + "\n"
+
+
+def speed_summary() -> str:
+    """The lines of the last benchmark runs a reader of the README needs, verbatim."""
+    train = [line for line in benchmark_output("train_speed").splitlines() if "ratio" in line or "test RMSE" in line]
+    pipeline = [line for line in benchmark_output("pipeline").splitlines() if line.startswith(("run ", "median"))]
+    return "```\n" + "\n".join(train + pipeline) + "\n```\n"
+
+
 def fill(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md: no <!-- BEGIN {name} --> block")
+        raise SystemExit(f"no <!-- BEGIN {name} --> block to fill")
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
@@ -130,7 +149,14 @@ def main() -> None:
     lines = diff.splitlines()
     keep = lines[:2] + [line for line in lines[2:] if re.search(r"\| (rmse|mae|ndcg_at_10) ", line)]
     text = fill(text, "diff", f"```\n$ dvc metrics diff {DIFF_FROM} HEAD --md   # RMSE, MAE, NDCG@10 rows\n" + "\n".join(keep) + "\n```\n")
+    text = fill(text, "speed", speed_summary())
     readme.write_text(text)
+
+    bench = ROOT / "benchmarks" / "README.md"
+    text = bench.read_text()
+    for name in ("train_speed", "cli_speed", "pipeline"):
+        text = fill(text, name, "```\n" + benchmark_output(name) + "```\n")
+    bench.write_text(text)
 
 
 if __name__ == "__main__":
