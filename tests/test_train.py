@@ -41,3 +41,9 @@ def test_batches_without_a_seed_keep_row_order():
 def test_batches_tell_keras_how_many_steps_an_epoch_has():
     assert batches(_rows(10), batch_size=4, seed=1).cardinality().numpy() == 3
     assert batches(_rows(10), batch_size=4).cardinality().numpy() == 3
+
+
+def test_batches_larger_than_the_data_give_one_short_batch():
+    (batch,) = list(batches(_rows(10), batch_size=16, seed=3))
+    (user, movie), rating = batch
+    assert sorted(user.numpy().ravel()) == list(range(10)) and rating.shape == (10, 1)
