@@ -175,7 +175,7 @@ def export_predictions(model, n_users: int, n_movies: int, path: Path) -> None:
     """Save what the later stages and commands need from the model, computed while TensorFlow is loaded.
 
     Evaluation, exploration, `recommend` and `similar` read this file instead of the `.keras` model,
-    so none of them pays TensorFlow's start-up (about 4 s a process here). The dense rating matrix is
+    so none of them pays TensorFlow's start-up (about 3 s a process here). The dense rating matrix is
     n_users x n_movies float32 (24 MB on latest-small), the model called on every pair (`keras_predictor`).
     """
     from movierec.models import movie_vectors
