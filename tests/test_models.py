@@ -95,6 +95,8 @@ def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
     np.testing.assert_allclose(matrix_predictor(saved["ratings"])(np.array([6, 0]), np.array([10, 3])), expected[[6, 0], [10, 3]], rtol=1e-6)
     np.testing.assert_array_equal(saved["movie_vectors"], models.movie_vectors(net))
     assert int(saved["n_params"]) == net.count_params()
+    only = load_predictions(tmp_path / "p.npz", "movie_vectors")
+    assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
     export_predictions(net, 7, 11, tmp_path / "again.npz")
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits

@@ -156,7 +156,7 @@ def evaluate(ctx, variant):
 
     p = _params(ctx)
     p.variant(variant)
-    predictions = evaluate_stage.load_predictions(predictions_path(variant))
+    predictions = evaluate_stage.load_predictions(predictions_path(variant), "ratings", "n_params")
     prepared = load_prepared(PREPARED_DIR)
     metrics, sample = evaluate_stage.evaluate_predictor(
         evaluate_stage.matrix_predictor(predictions["ratings"]), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
@@ -253,13 +253,13 @@ def _catalog(ctx):
     return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
 
 
-def _chosen_predictions(p, variant: str | None) -> tuple[str, dict]:
-    """The requested variant (checked), or the best by test RMSE, and its predictions file."""
+def _chosen_predictions(p, variant: str | None, key: str):
+    """The requested variant (checked), or the best by test RMSE, and one array of its predictions file."""
     from movierec.evaluate import load_predictions
 
     variant = variant or _best_variant(p)
     p.variant(variant)
-    return variant, load_predictions(predictions_path(variant))
+    return variant, load_predictions(predictions_path(variant), key)[key]
 
 
 def _content_matrix():
@@ -295,11 +295,11 @@ def recommend(ctx, user_id, k, variant, as_json):
     from movierec.explore import recommend_for_user
 
     p, prepared, movies = _catalog(ctx)
-    variant, predictions = _chosen_predictions(p, variant)
+    variant, ratings = _chosen_predictions(p, variant, "ratings")
     row = np.searchsorted(prepared.user_ids, user_id)
     if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
         raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
-    scores = predictions["ratings"][row]
+    scores = ratings[row]
     rated = np.zeros(len(prepared.movie_ids), dtype=bool)
     for split in (prepared.train, prepared.test):
         rated[split.movie[split.user == row]] = True
@@ -328,8 +328,7 @@ def similar(ctx, query, k, space, variant, as_json):
     p, prepared, movies = _catalog(ctx)
     index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))
     if space == "learned":
-        variant, predictions = _chosen_predictions(p, variant)
-        vectors = predictions["movie_vectors"]
+        variant, vectors = _chosen_predictions(p, variant, "movie_vectors")
     else:
         variant, vectors = None, _content_matrix()
     picks, sims = explore.nearest(vectors, index, k)
@@ -353,8 +352,8 @@ def explore(ctx, variant):
     from movierec.atomic import write_json
 
     p, prepared, movies = _catalog(ctx)
-    variant, predictions = _chosen_predictions(p, variant)
-    spaces = {"learned": predictions["movie_vectors"], "content": _content_matrix()}
+    variant, learned = _chosen_predictions(p, variant, "movie_vectors")
+    spaces = {"learned": learned, "content": _content_matrix()}
     counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     eligible = counts >= ex.MIN_RATINGS
     genres = movies["genres"].tolist()
@@ -363,7 +362,6 @@ def explore(ctx, variant):
     write_json(METRICS_DIR / "neighbours" / f"{variant}.json", {
         name: ex.neighbours_table(vectors, movies, ex.WELL_KNOWN, k=10) for name, vectors in spaces.items()
     })
-    learned = spaces["learned"]
     ex.embedding_map(
         learned[eligible], movies["title"].to_numpy()[eligible], np.asarray(ex.primary_genres(genres))[eligible],
         ex.WELL_KNOWN, METRICS_DIR / "plots" / f"map_{variant}.png", seed=p.train.seed,

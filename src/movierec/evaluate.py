@@ -10,17 +10,21 @@ from movierec.errors import MovierecError
 from movierec.prepare import Prepared
 
 
-def load_predictions(path: Path) -> dict[str, np.ndarray]:
-    """A train stage's predictions file (see `train.export_predictions`), read without TensorFlow.
+PREDICTION_KEYS = ("ratings", "movie_vectors", "n_params")
 
-    Keys: `ratings`, the predicted rating of every (user, movie) pair in encoder order;
-    `movie_vectors`, the model's learned movie representation; `n_params`.
+
+def load_predictions(path: Path, *keys: str) -> dict[str, np.ndarray]:
+    """The `keys` (default: all) of a train stage's predictions file (see `train.export_predictions`),
+    read without TensorFlow. Only the arrays asked for are read: the rating matrix is the large one.
+
+    `ratings`: the predicted rating of every (user, movie) pair in encoder order; `movie_vectors`: the
+    model's learned movie representation; `n_params`: the model's parameter count.
     """
     path = Path(path)
     if not path.is_file():
         raise MovierecError(f"{path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
     with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+        return {key: archive[key] for key in keys or PREDICTION_KEYS}
 
 
 def matrix_predictor(ratings: np.ndarray):
