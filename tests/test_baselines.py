@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from movierec import baselines, evaluate, ranking
+from movierec import baselines, evaluate, scoring
 from movierec.prepare import Split
 
 
@@ -68,9 +68,9 @@ def test_most_popular_ranks_by_training_count_and_skips_seen_movies():
     train = split([0, 1, 2, 0, 1, 2, 2], [2, 2, 2, 0, 0, 3, 1], [1, 1, 1, 1, 1, 1, 1])  # counts: m2=3, m0=2, m3=1, m1=1, m4=0
     model = baselines.fit_most_popular(train, 4, 5)
     np.testing.assert_array_equal(model.predict([3, 3, 3, 3, 3], [0, 1, 2, 3, 4]), [2, 1, 3, 1, 0])
-    scores = ranking.score_all(model.predict, 4, 5)
-    seen = ranking.seen_mask(train.user, train.movie, 4, 5)
-    top = ranking.top_k(scores, seen, 3)
+    np.testing.assert_array_equal(model.score_users(np.array([3, 0])), [[2, 1, 3, 1, 0]] * 2)  # the same for everyone
+    rated = scoring.RatedIndex.from_pairs(train.user, train.movie, 4)
+    top, _ = scoring.top_k_of_users(model.score_users, np.arange(4), 5, rated, 3)
     np.testing.assert_array_equal(top[3], [2, 0, 1])  # new user: m1 and m3 tie at 1, lower index first
     np.testing.assert_array_equal(top[0], [1, 3, 4])  # user 0 already rated m2 and m0
 

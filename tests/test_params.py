@@ -25,6 +25,8 @@ def test_repo_params_are_valid():
         ("prepare", "test_size", 0, "prepare.test_size: 0.0 is out of range"),
         ("train", "tensorboard", "yes", "train.tensorboard: expected true or false"),
         ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
+        ("evaluate", "max_users", -1, "evaluate.max_users: -1 is out of range; accepted: [0, inf]"),
+        ("evaluate", "top_n", 0, "evaluate.top_n: 0 is out of range"),
     ],
 )
 def test_bad_values_name_the_parameter_and_accepted_values(section, key, value, message):
@@ -66,3 +68,11 @@ def test_invalid_yaml_is_one_line(tmp_path):
     with pytest.raises(ParamsError) as err:
         load_params(path)
     assert "not valid YAML" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_ranking_k_cannot_exceed_the_stored_list_length(tmp_path):
+    params = raw()
+    params["evaluate"].update(k=60, top_n=50)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"evaluate.k \(60\) must not exceed evaluate.top_n \(50\)"):
+        load_params(tmp_path / "params.yaml")

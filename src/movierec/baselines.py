@@ -3,6 +3,7 @@
 All three are `mu + user_bias[u] + item_bias[m]` with different fits: the global mean (no biases), the
 regularised user + item bias model (what a neural recommender must beat to have learned any taste),
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
+Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from movierec.prepare import Split
+from movierec.evaluate import evaluate_ratings
+from movierec.params import BaselineParams, EvaluateParams
+from movierec.prepare import Prepared, Split
+from movierec.ranking import measure_lists
+from movierec.scoring import RatedIndex, factor_scorer, ranking_users, top_k_of_users
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class Baseline:
 
     def predict(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
         return self.mu + self.user_bias[np.asarray(users)] + self.item_bias[np.asarray(movies)]
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_movies) scores: a block for `scoring.top_k_of_users`, same values as `predict`."""
+        return factor_scorer(self.mu, self.user_bias, self.item_bias)(np.asarray(users))
 
 
 def fit_global_mean(train: Split, n_users: int, n_movies: int) -> Baseline:
@@ -61,3 +70,29 @@ def _shrunk_mean(index: np.ndarray, residual: np.ndarray, counts: np.ndarray, re
 def fit_most_popular(train: Split, n_users: int, n_movies: int) -> Baseline:
     """Scores each movie by its number of training ratings: the same list for everyone (ranking only)."""
     return Baseline(0.0, np.zeros(n_users), np.bincount(train.movie, minlength=n_movies).astype(np.float64))
+
+
+def evaluate_baselines(prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]) -> dict[str, tuple[dict, dict | None]]:
+    """{name: (metrics, scatter sample)} for the three baselines, measured like the variants.
+
+    The global mean ranks nothing (one big tie); most-popular's scores are not ratings.
+    """
+    train, test = prepared.train, prepared.test
+    n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
+    bias = fit_biases(train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
+    # name: (model, is a rating predictor, is a ranking, parameter count)
+    models = {
+        "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
+        "bias": (bias, True, True, 1 + n_users + n_movies),
+        "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
+    }
+    users, n_eligible = ranking_users(test.user, test.rating, e.relevance_threshold, e.max_users, e.seed)
+    rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
+    out = {}
+    for name, (model, ratings, ranking, n_params) in models.items():
+        metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
+        if ranking:
+            lists, _ = top_k_of_users(model.score_users, users, n_movies, rated, e.k, what=f"{name}: users scored")
+            metrics.update(measure_lists(lists, users, n_eligible, test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies))
+        out[name] = ({**metrics, "n_params": n_params}, sample)
+    return out

@@ -156,11 +156,8 @@ def evaluate(ctx, variant):
 
     p = _params(ctx)
     p.variant(variant)
-    predictions = evaluate_stage.load_predictions(predictions_path(variant), "ratings", "n_params")
-    prepared = load_prepared(PREPARED_DIR)
-    metrics, sample = evaluate_stage.evaluate_predictor(
-        evaluate_stage.matrix_predictor(predictions["ratings"]), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
-    )
+    predictions = evaluate_stage.load_predictions(predictions_path(variant), "test_predictions", "top_users", "top_movies", "n_params")
+    metrics, sample = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
     metrics["n_params"] = int(predictions["n_params"])
     _write_evaluation(variant, metrics, sample)
 
@@ -169,27 +166,16 @@ def evaluate(ctx, variant):
 @click.pass_context
 def baselines(ctx):
     """Fit and score the global-mean, user+item bias and most-popular baselines like the neural variants."""
-    from movierec import baselines as fit
-    from movierec import evaluate as evaluate_stage
+    from movierec.baselines import evaluate_baselines
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
-    prepared = load_prepared(PREPARED_DIR)
-    n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
-    b = p.baselines
-    bias = fit.fit_biases(prepared.train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
-    # name: (model, is a rating predictor, is a ranking, parameter count)
-    models = {
-        "global_mean": (fit.fit_global_mean(prepared.train, *sizes), True, False, 1),
-        "bias": (bias, True, True, 1 + n_users + n_movies),
-        "most_popular": (fit.fit_most_popular(prepared.train, *sizes), False, True, n_movies),
-    }
-    for name, (model, ratings, ranking, n_params) in models.items():
-        metrics, sample = evaluate_stage.evaluate_predictor(
-            model.predict, prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold,
-            ratings=ratings, ranking=ranking,
-        )
-        _write_evaluation(name, {**metrics, "n_params": n_params}, sample)
+    for name, (metrics, sample) in evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p)).items():
+        _write_evaluation(name, metrics, sample)
+
+
+def _rating_range(p) -> tuple[float, float]:
+    return (p.data.min_rating, p.data.max_rating)
 
 
 def _read_evaluation(name: str) -> dict | None:
@@ -233,33 +219,30 @@ def report(ctx):
     click.echo(f"wrote {METRICS_DIR / 'report.md'}")
 
 
-def _best_variant(p) -> str:
-    """The variant with the lowest test RMSE in metrics/eval (the committed results)."""
-    evaluated = {name: _read_evaluation(name) for name in p.variants}
-    scores = {name: m.get("rmse", float("inf")) for name, m in evaluated.items() if m is not None}
-    if not scores:
-        raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
-    return min(scores, key=scores.get)
-
-
 def _catalog(ctx):
     """Params, prepared data, and movies.csv rows in movie-encoder order (row m describes movie m)."""
     from movierec import data
+    from movierec.explore import movies_in_encoder_order
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
     prepared = load_prepared(PREPARED_DIR)
-    movies = data.load_movies(Path(p.data.path)).drop_duplicates("movieId").set_index("movieId")
-    return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
+    return p, prepared, movies_in_encoder_order(data.load_movies(Path(p.data.path)), prepared.movie_ids)
 
 
-def _chosen_predictions(p, variant: str | None, key: str):
-    """The requested variant (checked), or the best by test RMSE, and one array of its predictions file."""
+def _variant_or_best(p, variant: str | None) -> str:
+    """The requested variant (checked), or the one with the best test RMSE in metrics/eval."""
+    from movierec.serve import best_variant
+
+    variant = variant or best_variant({name: _read_evaluation(name) for name in p.variants})
+    p.variant(variant)
+    return variant
+
+
+def _movie_vectors(variant: str):
     from movierec.evaluate import load_predictions
 
-    variant = variant or _best_variant(p)
-    p.variant(variant)
-    return variant, load_predictions(predictions_path(variant), key)[key]
+    return load_predictions(predictions_path(variant), "movie_vectors")["movie_vectors"]
 
 
 def _content_matrix():
@@ -289,25 +272,14 @@ def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def recommend(ctx, user_id, k, variant, as_json):
-    """Top-k movies USER has not rated, by the trained model's predicted rating."""
-    import numpy as np
-
-    from movierec.explore import recommend_for_user
+    """Top-k movies USER has not rated, by the trained model's predicted rating (clipped to the scale)."""
+    from movierec import serve
 
     p, prepared, movies = _catalog(ctx)
-    variant, ratings = _chosen_predictions(p, variant, "ratings")
-    row = np.searchsorted(prepared.user_ids, user_id)
-    if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
-        raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
-    scores = ratings[row]
-    rated = np.zeros(len(prepared.movie_ids), dtype=bool)
-    for split in (prepared.train, prepared.test):
-        rated[split.movie[split.user == row]] = True
-    picks, predicted = recommend_for_user(scores, rated, k)
-    rows = [
-        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "predicted_rating": float(s)}
-        for i, s in zip(picks, predicted)
-    ]
+    variant = _variant_or_best(p, variant)
+    user = serve.encoded_user(prepared, user_id)
+    picks, predicted = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p))
+    rows = serve.movie_rows(movies, picks, predicted, "predicted_rating")
     _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, predicted rating):")
 
 
@@ -323,20 +295,15 @@ def similar(ctx, query, k, space, variant, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
     import numpy as np
 
-    from movierec import explore
+    from movierec import explore, serve
 
     p, prepared, movies = _catalog(ctx)
     index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))
-    if space == "learned":
-        variant, vectors = _chosen_predictions(p, variant, "movie_vectors")
-    else:
-        variant, vectors = None, _content_matrix()
-    picks, sims = explore.nearest(vectors, index, k)
+    variant = _variant_or_best(p, variant) if space == "learned" else None
+    vectors = _movie_vectors(variant) if variant else _content_matrix()
+    picks, sims = serve.similar(vectors, index, k)
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
-    rows = [
-        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "similarity": float(s), "n_ratings": int(counts[i])}
-        for i, s in zip(picks, sims)
-    ]
+    rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {variant}" if variant else "")
     _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings):")
 
@@ -346,28 +313,22 @@ def similar(ctx, query, k, space, variant, as_json):
 @click.pass_context
 def explore(ctx, variant):
     """The notebook's "Embeddings exploration": genre coherence, neighbours, a 2-D map, a projector export."""
-    import numpy as np
-
-    from movierec import explore as ex
-    from movierec.atomic import write_json
+    from movierec.explore import explore_spaces
 
     p, prepared, movies = _catalog(ctx)
-    variant, learned = _chosen_predictions(p, variant, "movie_vectors")
-    spaces = {"learned": learned, "content": _content_matrix()}
-    counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
-    eligible = counts >= ex.MIN_RATINGS
-    genres = movies["genres"].tolist()
-    coherence = {name: ex.genre_coherence(vectors, genres, eligible, k=10, seed=p.train.seed) for name, vectors in spaces.items()}
-    write_json(METRICS_DIR / "explore" / f"{variant}.json", coherence)
-    write_json(METRICS_DIR / "neighbours" / f"{variant}.json", {
-        name: ex.neighbours_table(vectors, movies, ex.WELL_KNOWN, k=10) for name, vectors in spaces.items()
-    })
-    ex.embedding_map(
-        learned[eligible], movies["title"].to_numpy()[eligible], np.asarray(ex.primary_genres(genres))[eligible],
-        ex.WELL_KNOWN, METRICS_DIR / "plots" / f"map_{variant}.png", seed=p.train.seed,
+    p.variant(variant)
+    coherence = explore_spaces(
+        _movie_vectors(variant), _content_matrix(), movies, prepared.train.movie, p.train.seed,
+        coherence_path=METRICS_DIR / "explore" / f"{variant}.json",
+        neighbours_path=METRICS_DIR / "neighbours" / f"{variant}.json",
+        map_png=METRICS_DIR / "plots" / f"map_{variant}.png",
+        projector_dir=Path("data/explore") / variant,
     )
-    ex.projector_export(learned, movies.assign(n_ratings=counts), Path("data/explore") / variant)
-    click.echo(", ".join(f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" for name, c in coherence.items()))
+    click.echo(", ".join(
+        f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" if c["genre_coherence"] is not None
+        else f"{name}: coherence not computed ({c['reason']})"
+        for name, c in coherence.items()
+    ))
 
 
 @cli.command("check-drift")

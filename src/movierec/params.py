@@ -80,6 +80,9 @@ class TrainParams:
 class EvaluateParams:
     k: int = _bounds(1)
     relevance_threshold: float = _bounds()
+    top_n: int = _bounds(1)
+    max_users: int = _bounds(0)
+    seed: int = _bounds(0)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,11 @@ def _check_consistency(p: Params, source: str) -> None:
     if p.data.min_rating >= p.data.max_rating:
         raise ParamsError(
             f"{source}: data.min_rating ({p.data.min_rating}) must be below data.max_rating ({p.data.max_rating})"
+        )
+    if p.evaluate.k > p.evaluate.top_n:
+        raise ParamsError(
+            f"{source}: evaluate.k ({p.evaluate.k}) must not exceed evaluate.top_n ({p.evaluate.top_n}), "
+            "the length of the lists train stores; raise evaluate.top_n"
         )
     for name, v in p.variants.items():
         if not isinstance(v, NotebookVariant):

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path, write_json
-from movierec.params import Params, TrainParams
+from movierec.params import EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
+from movierec.scoring import evaluation_lists, pair_scorer
 
 
 def seed_everything(seed: int) -> None:
@@ -171,19 +172,34 @@ def keras_predictor(model, batch_size: int = 65536):
     return predict
 
 
-def export_predictions(model, n_users: int, n_movies: int, path: Path) -> None:
+def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path) -> None:
     """Save what the later stages and commands need from the model, computed while TensorFlow is loaded.
 
     Evaluation, exploration, `recommend` and `similar` read this file instead of the `.keras` model,
-    so none of them pays TensorFlow's start-up (about 3 s a process here). The dense rating matrix is
-    n_users x n_movies float32 (24 MB on latest-small), the model called on every pair (`keras_predictor`).
+    so none of them pays TensorFlow's start-up (about 3 s a process here). It holds predictions for the
+    test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
+    movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
+    tables that score any user on demand. The keys are documented in `evaluate.load_predictions`.
     """
-    from movierec.models import movie_vectors
-    from movierec.ranking import score_all
+    from movierec.models import factor_tables, movie_vectors
 
-    ratings = score_all(keras_predictor(model), n_users, n_movies)
+    predict = keras_predictor(model)
+    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    users, top_movies, top_scores = evaluation_lists(
+        pair_scorer(predict, n_movies), prepared.train, prepared.test, n_users, n_movies,
+        n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
+    )
+    arrays = {
+        "test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32),
+        "top_users": users.astype(np.int32),
+        "top_movies": top_movies,
+        "top_scores": top_scores,
+        "movie_vectors": movie_vectors(model),
+        "n_params": np.int64(model.count_params()),
+        **factor_tables(model),
+    }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ratings=ratings, movie_vectors=movie_vectors(model), n_params=np.int64(model.count_params()))
+        np.savez(f, **arrays)
 
 
 def run(params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, predictions_path: Path, live_dir: Path, timing_path: Path):
@@ -209,6 +225,6 @@ def run(params: Params, name: str, prepared: Prepared, content_path: Path, model
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
     model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
     save_model(model, model_path)
-    export_predictions(model, len(prepared.user_ids), len(prepared.movie_ids), predictions_path)
+    export_predictions(model, prepared, params.evaluate, predictions_path)
     write_json(timing_path, summary)
     return model

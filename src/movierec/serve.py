@@ -1,0 +1,93 @@
+"""What `movierec recommend` and `movierec similar` do, from the files the pipeline wrote.
+
+`recommend` serves a user from the top list train stored when it holds k movies the user has not
+rated (in train or test); otherwise it scores that one user against every movie on demand: with the
+factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
+imports TensorFlow). Predicted ratings are clipped to the rating scale. `similar` needs the movie
+vectors only. Neither holds anything users x movies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec import explore
+from movierec.errors import MovierecError
+from movierec.evaluate import FACTOR_KEYS, load_predictions
+from movierec.prepare import Prepared
+from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
+
+
+def best_variant(evaluations: dict[str, dict | None]) -> str:
+    """The variant with the lowest test RMSE among the evaluated ones (metrics/eval, the committed results)."""
+    scores = {name: m.get("rmse", float("inf")) for name, m in evaluations.items() if m is not None}
+    if not scores:
+        raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
+    return min(scores, key=scores.get)
+
+
+def encoded_user(prepared: Prepared, user_id: int) -> int:
+    row = int(np.searchsorted(prepared.user_ids, user_id))
+    if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
+        raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
+    return row
+
+
+def rated_movies(prepared: Prepared, user: int) -> np.ndarray:
+    """Every movie the encoded `user` rated, in train or test: recommend never shows one again."""
+    return np.unique(np.concatenate([split.movie[split.user == user] for split in (prepared.train, prepared.test)]))
+
+
+def recommend(
+    prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k movies with the best predicted rating that `user` (encoded) has not rated: (movies, clipped ratings)."""
+    rated = rated_movies(prepared, user)
+    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=FACTOR_KEYS)
+    row = int(np.searchsorted(stored["top_users"], user))
+    if row < len(stored["top_users"]) and stored["top_users"][row] == user:
+        movies, scores = stored["top_movies"][row], stored["top_scores"][row]
+        keep = (movies != PAD) & ~np.isin(movies, rated)
+        if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
+            return movies[keep][:k], clip_ratings(scores[keep][:k], rating_range)
+    score = _on_demand_scorer(stored, predictions_path, model_path, len(prepared.movie_ids))
+    block = np.asarray(score(np.array([user])), dtype=np.float32)
+    top = top_k_block(block, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
+    top = top[top != PAD]
+    return top, clip_ratings(block[0, top], rating_range)
+
+
+def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_movies: int):
+    """Scores one user against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
+    if all(key in stored for key in FACTOR_KEYS):
+        vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
+        return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
+    if not Path(model_path).is_file():
+        raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    from movierec.quiet import import_tensorflow
+    from movierec.scoring import pair_scorer
+    from movierec.train import keras_predictor
+
+    import_tensorflow()
+    import keras
+
+    return pair_scorer(keras_predictor(keras.saving.load_model(model_path)), n_movies)
+
+
+def similar(vectors: np.ndarray, index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k movies most cosine-similar to movie `index` (never itself), from movie vectors alone."""
+    return explore.nearest(vectors, index, k)
+
+
+def movie_rows(movies: pd.DataFrame, picks: np.ndarray, values: np.ndarray, value_name: str, counts: np.ndarray | None = None) -> list[dict]:
+    """One printable row per picked movie (rows of `movies` are in encoder order)."""
+    rows = []
+    for i, value in zip(picks, values):
+        row = {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], value_name: float(value)}
+        if counts is not None:
+            row["n_ratings"] = int(counts[i])
+        rows.append(row)
+    return rows
