@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from movierec import baselines, evaluate, ranking, scoring
+from movierec.errors import MovierecError
 from movierec.params import BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
 from movierec.progress import Progress
@@ -77,10 +78,19 @@ def block(request, monkeypatch):
 
 
 def test_baselines_chunked_ranking_equals_the_whole_matrix_metrics(block):
-    prepared = random_prepared()
+    assert_baselines_rank_as_the_whole_matrix(random_prepared())
+
+
+@pytest.mark.slow
+def test_on_the_real_split_the_chunked_baselines_rank_as_the_whole_matrix(real_prepared):
+    assert_baselines_rank_as_the_whole_matrix(real_prepared)
+
+
+def assert_baselines_rank_as_the_whole_matrix(prepared):
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10)
     got = baselines.evaluate_baselines(prepared, b, evaluate_params(), (0.0, 5.0))
+    assert got["bias"][0]["n_users_evaluated"] > 0
     fitted = {
         "bias": baselines.fit_biases(prepared.train, n_users, n_movies, reg_user=5.0, reg_item=3.0, n_iters=10),
         "most_popular": baselines.fit_most_popular(prepared.train, n_users, n_movies),
@@ -138,7 +148,7 @@ def test_max_users_draws_a_seeded_sample_and_evaluate_checks_the_lists_match():
     np.testing.assert_array_equal(sample, scoring.ranking_users(test.user, test.rating, 4.0, 20, 7)[0])
     assert not np.array_equal(sample, scoring.ranking_users(test.user, test.rating, 4.0, 20, 8)[0])
     stale = {"test_predictions": np.zeros(len(test)), "top_users": everyone, "top_movies": np.zeros((len(everyone), 50), np.int32)}
-    with pytest.raises(evaluate.MovierecError, match="other users"):
+    with pytest.raises(MovierecError, match="other users"):
         evaluate.evaluate_variant(stale, prepared, evaluate_params(max_users=20, seed=7), (0.5, 5.0))
 
 
