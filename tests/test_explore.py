@@ -60,28 +60,6 @@ def test_nearest_skips_zero_rows_and_breaks_ties_by_index():
         explore.nearest(vectors, 2, k=3)
 
 
-# ---------------------------------------------------------------- recommend
-
-
-def test_recommend_for_user_returns_exactly_k_unrated_movies_best_first():
-    rng = np.random.default_rng(1)
-    scores = rng.random(200)
-    rated = rng.random(200) < 0.7
-    scores[rated] += 10  # rated movies score best: they must still never come back
-    idx, top = explore.recommend_for_user(scores, rated, k=10)
-    assert len(idx) == 10
-    assert not rated[idx].any()
-    assert (np.diff(top) <= 0).all()
-    unrated = np.flatnonzero(~rated)
-    assert top[0] == scores[unrated].max()
-    assert set(explore.recommend_for_user(scores, rated, k=10_000)[0]) == set(unrated)
-
-
-def test_recommend_for_user_ranks_nan_last_and_ties_by_index():
-    idx, _ = explore.recommend_for_user(np.array([np.nan, 1.0, 2.0, 1.0, 5.0]), np.array([0, 0, 0, 0, 1], bool), 4)
-    assert idx.tolist() == [2, 1, 3, 0]
-
-
 # ---------------------------------------------------------------- titles
 
 MOVIES = pd.DataFrame(

@@ -293,15 +293,12 @@ def recommend(ctx, user_id, k, variant, as_json):
 @click.pass_context
 def similar(ctx, query, k, space, variant, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
-    import numpy as np
-
     from movierec import explore, serve
 
     p, prepared, movies = _catalog(ctx)
-    index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))
     variant = _variant_or_best(p, variant) if space == "learned" else None
     vectors = _movie_vectors(variant) if variant else _content_matrix()
-    picks, sims = serve.similar(vectors, index, k)
+    index, picks, sims = serve.similar(vectors, movies, query, k)
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {variant}" if variant else "")

@@ -1,4 +1,4 @@
-"""Embeddings exploration: nearest neighbours, title lookup, recommendations, genre coherence, maps.
+"""Embeddings exploration: nearest neighbours, title lookup, genre coherence, maps, and the explore stage.
 
 Every function takes plain arrays in movie-encoder order (row m is `Prepared.movie_ids[m]`), so the
 same code explores the learned space (a model's movie vectors, from its predictions file) and the content
@@ -71,17 +71,6 @@ def nearest(vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True) 
     keep[index] = False
     idx = _top(sims, np.flatnonzero(keep), k)
     return idx, sims[idx]
-
-
-def recommend_for_user(scores_row: np.ndarray, rated_mask_row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k movies the user has not rated: (indices, scores), best first; NaN scores rank last."""
-    scores = np.asarray(scores_row, dtype=np.float64).reshape(-1)
-    rated = np.asarray(rated_mask_row, dtype=bool).reshape(-1)
-    if scores.shape != rated.shape:
-        raise MovierecError(f"scores for {scores.size} movies but a rated mask for {rated.size}; both must be per movie")
-    ranked = np.where(np.isnan(scores), -np.inf, scores)
-    idx = _top(ranked, np.flatnonzero(~rated), k)
-    return idx, scores[idx]
 
 
 # ---------------------------------------------------------------- titles

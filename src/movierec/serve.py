@@ -77,9 +77,12 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_
     return pair_scorer(keras_predictor(keras.saving.load_model(model_path)), n_movies)
 
 
-def similar(vectors: np.ndarray, index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k movies most cosine-similar to movie `index` (never itself), from movie vectors alone."""
-    return explore.nearest(vectors, index, k)
+def similar(vectors: np.ndarray, movies: pd.DataFrame, query: str, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """The movie `query` names (its row in encoder order, `movies` rows in that order), and its k most
+    cosine-similar movies (never itself) with their similarities, from movie vectors alone."""
+    index = int(np.flatnonzero(movies["movieId"].to_numpy() == explore.match_title(query, movies))[0])
+    picks, sims = explore.nearest(vectors, index, k)
+    return index, picks, sims
 
 
 def movie_rows(movies: pd.DataFrame, picks: np.ndarray, values: np.ndarray, value_name: str, counts: np.ndarray | None = None) -> list[dict]:
