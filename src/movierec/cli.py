@@ -2,7 +2,8 @@
 
 Each command validates params.yaml first, then does its I/O around a pure core function. Expected
 mistakes raise MovierecError, printed as one line with a non-zero exit and no traceback.
-Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes.
+Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes (`recommend`
+loads a notebook model only for a user without a stored list: see serve.py).
 """
 
 from __future__ import annotations
