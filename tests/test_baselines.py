@@ -91,3 +91,25 @@ def test_bias_model_beats_global_mean_and_matches_surprise_on_the_real_split(rea
     bias_rmse = rmse(baselines.fit_biases(p.train, n_users, n_movies))
     assert bias_rmse < mean_rmse
     assert abs(bias_rmse - 0.877) < 0.01  # Surprise BaselineOnly: 0.877
+
+
+def test_ease_gives_the_closed_form_weights_with_a_zero_diagonal():
+    # 3 users x 3 movies, who rated what (ratings' values do not matter to EASE).
+    users, movies = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 0])
+    train = Split(users, movies, np.array([5.0, 1.0, 3.0, 4.0, 2.0]))
+    model = baselines.fit_ease(train, 3, 3, reg=2.0)
+    x = np.zeros((3, 3))
+    x[users, movies] = 1
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(3))
+    expected = np.eye(3) - p / np.diag(p)[None, :]
+    np.testing.assert_allclose(model.weights, expected, atol=1e-6)
+    assert np.all(np.diag(model.weights) == 0)
+    np.testing.assert_allclose(model.scores(np.array([2, 0])), x[[2, 0]] @ expected, atol=1e-6)
+
+
+def test_ease_counts_a_repeated_pair_once_and_rejects_a_bad_reg():
+    once = baselines.fit_ease(Split(np.array([0, 1]), np.array([0, 1]), np.ones(2)), 2, 2, reg=1.0)
+    twice = baselines.fit_ease(Split(np.array([0, 0, 1]), np.array([0, 0, 1]), np.ones(3)), 2, 2, reg=1.0)
+    np.testing.assert_array_equal(once.weights, twice.weights)
+    with pytest.raises(ValueError, match="reg must be > 0"):
+        baselines.fit_ease(Split(np.array([0]), np.array([0]), np.ones(1)), 1, 1, reg=0.0)

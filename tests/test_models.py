@@ -48,7 +48,7 @@ def test_output_stays_in_rating_range():
 @pytest.mark.parametrize("with_content", [True, False])
 def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_content):
     content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
-    variant = MFVariant(architecture="mf", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
+    variant = MFVariant(architecture="mf", shared="train", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
     net = models.build(variant, PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.5)
     u, m = np.array([2, 5]), np.array([1, 10])
     w = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}

@@ -45,6 +45,9 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, params_file):
     """Train, compare and serve neural movie recommenders on MovieLens."""
+    from movierec.environment import pin_threads
+
+    pin_threads()  # same bits on any number of cores: see environment.py
     ctx.obj = {"params_file": params_file}
 
 
@@ -144,6 +147,7 @@ def train(ctx, variant):
         predictions_path=predictions_path(variant),
         live_dir=METRICS_DIR / "train" / variant,
         timing_path=METRICS_DIR / "timing" / f"{variant}.json",
+        environment_path=METRICS_DIR / "environment" / f"{variant}.json",
     )
 
 
@@ -333,32 +337,17 @@ def explore(ctx, variant):
 @click.option("--tolerance", default=1e-4, show_default=True, help="Largest absolute change accepted.")
 @click.option("--rev", default="HEAD", show_default=True, help="Revision holding the reference metrics.")
 def check_drift(tolerance, rev):
-    """Compare workspace metrics with REV's via `dvc metrics diff`; exit 1 if any moved more than TOLERANCE."""
-    import json
-    import subprocess
+    """Compare workspace results with REV's: metrics that moved beyond TOLERANCE (exit 1), the first
+    stage whose outputs differ from REV's dvc.lock, and the environment differences that can explain it."""
+    from movierec.drift import check
 
-    result = subprocess.run(["dvc", "metrics", "diff", rev, "--all", "--json"], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise MovierecError(f"dvc metrics diff {rev} failed: {result.stderr.strip().splitlines()[-1:]}")
-    diff = json.loads(result.stdout or "{}")
-    drifted = [
-        f"{path}:{name} {change.get('old')} -> {change.get('new')}"
-        for path, metrics in diff.items()
-        for name, change in metrics.items()
-        if not _within(change.get("old"), change.get("new"), tolerance)
-    ]
-    if not diff:
-        raise MovierecError(f"no metrics found to compare with {rev}; run `dvc repro` first")
-    if drifted:
-        raise MovierecError(f"{len(drifted)} metric(s) drifted beyond {tolerance}: " + "; ".join(drifted))
-    n = sum(len(m) for m in diff.values())
-    click.echo(f"{n} metrics match {rev} within {tolerance}")
-
-
-def _within(old, new, tolerance: float) -> bool:
-    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
-        return abs(new - old) <= tolerance
-    return old == new
+    report = check(rev, tolerance)
+    lines = report.lines(tolerance)
+    if report.drifted:
+        raise MovierecError(" | ".join(lines))
+    for line in lines:
+        click.echo(line)
+    click.echo(f"{report.n_metrics} metrics match {rev} within {tolerance}")
 
 
 def main():

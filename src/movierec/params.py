@@ -73,6 +73,7 @@ class TrainParams:
     validation_fraction: float = _bounds(0, 1, open_low=True, open_high=True)
     refit: bool
     seed: int = _bounds(0)
+    threads: int = _bounds(1)
     tensorboard: bool = False
 
 
@@ -97,6 +98,7 @@ class NotebookVariant:
     """The notebook's architectures: collab (make_model) and hybrid (make_model_2)."""
 
     architecture: Literal["collab", "hybrid"]
+    shared: Literal["model"]
     dense: list[int]
     dropout: list[float]
     train: TrainParams
@@ -107,6 +109,7 @@ class MFVariant:
     """Biased matrix factorisation, optionally with a learned projection of the content vectors."""
 
     architecture: Literal["mf"]
+    shared: Literal["train"]
     factors: int = _bounds(1)
     l2_factors: float = _bounds(0)
     l2_biases: float = _bounds(0)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path, write_json
+from movierec.environment import environment_record
 from movierec.params import EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
@@ -202,13 +203,17 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path)
         np.savez(f, **arrays)
 
 
-def run(params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, predictions_path: Path, live_dir: Path, timing_path: Path):
-    """The train stage: build, fit, save the model and its predictions, and record the wall time
-    (kept out of the metrics: it is not reproducible)."""
-    import_tensorflow()
+def run(
+    params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, predictions_path: Path,
+    live_dir: Path, timing_path: Path, environment_path: Path,
+):
+    """The train stage: build, fit, save the model and its predictions, and record the wall time and
+    the environment (versions, BLAS, CPU) that produced them: git-tracked, kept out of the metrics
+    since neither is a result, read by `movierec check-drift`."""
+    variant = params.variant(name)
+    import_tensorflow(threads=variant.train.threads)
     from movierec import models
 
-    variant = params.variant(name)
     content = np.load(content_path, allow_pickle=False) if models.uses_content(variant) else None
 
     def build(global_mean: float):
@@ -227,4 +232,5 @@ def run(params: Params, name: str, prepared: Prepared, content_path: Path, model
     save_model(model, model_path)
     export_predictions(model, prepared, params.evaluate, predictions_path)
     write_json(timing_path, summary)
+    write_json(environment_path, environment_record(tf_threads=variant.train.threads))
     return model
