@@ -12,14 +12,14 @@ from movierec.prepare import Prepared
 from movierec.ranking import measure_lists
 from movierec.scoring import clip_ratings, ranking_users
 
-PREDICTION_KEYS = ("test_predictions", "top_users", "top_movies", "top_scores", "movie_vectors", "n_params")
 FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
 
 
 def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The `keys` (default: all there are) of a train stage's predictions file, read without TensorFlow.
 
-    Only the arrays asked for are read (plus those of `optional` the file has). The file (written by `train.export_predictions`) holds:
+    Only the arrays asked for are read (plus those of `optional` the file has). The file, written by
+    `train.export_predictions`, is small: users x top_n at most, never users x movies. It holds:
     - `test_predictions` (n_test,) float32: the model's raw prediction for each test pair, in
       data/prepared/test.npz order (clipped to the rating scale where used);
     - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
