@@ -56,8 +56,8 @@ def _params(ctx):
 @cli.command()
 @click.pass_context
 def download(ctx):
-    """Fetch MovieLens latest-small into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
-    from movierec import data
+    """Fetch the MovieLens release `data.dataset` into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
+    from movierec import data, datasets
 
     p = _params(ctx).data
     if Path(p.path) != Path(data.DEFAULT_DATA_PATH):
@@ -67,8 +67,11 @@ def download(ctx):
             (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
         click.echo(f"data.path points at {p.path}; skipping the official download")
         return
-    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256)
-    click.echo(f"MovieLens verified in {folder}")
+    folder = data.download(
+        datasets.release(p.dataset), p.base_url, RAW_DIR,
+        max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256,
+    )
+    click.echo(f"MovieLens {p.dataset} verified in {folder}")
 
 
 @cli.command()
@@ -93,15 +96,19 @@ def prepare(ctx):
 @cli.command()
 @click.pass_context
 def embed(ctx):
-    """Build content vectors (TF-IDF + SVD over title, genres, tags) into data/content/embeddings.npz."""
+    """Build content vectors (TF-IDF + SVD over title, genres, tags, or the tag genome) into data/content/embeddings.npz."""
     from movierec import content, data
 
     p = _params(ctx)
     folder = Path(p.data.path)
-    texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
-    vectors = content.build_content_vectors(texts, dim=p.embed.dim, min_df=p.embed.min_df, seed=p.embed.seed)
+    e = p.embed
+    if e.source == "genome":
+        vectors = content.genome_vectors(data.load_genome(folder), dim=e.dim, seed=e.seed)
+    else:
+        texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
+        vectors = content.build_content_vectors(texts, dim=e.dim, min_df=e.min_df, seed=e.seed)
     content.save_archive(vectors, Path("data/content/embeddings.npz"))
-    click.echo(f"{len(vectors)} content vectors of length {p.embed.dim}")
+    click.echo(f"{len(vectors)} content vectors of length {e.dim} from the {e.source}")
 
 
 @cli.command()
