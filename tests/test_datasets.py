@@ -227,6 +227,14 @@ def test_mirror_without_md5_is_a_clear_error(workdir, tmp_path, monkeypatch):
     assert not (workdir / "data/raw").exists()
 
 
+def test_mirror_naming_another_release_zip_is_a_clear_error(workdir, tmp_path, monkeypatch):
+    zip_path = release_zip(tmp_path, "ml-1m", tmp_path / "mirror")
+    monkeypatch.setenv(data.MIRROR_ENV, str(zip_path))
+    write_params(workdir / "params.yaml", {"data": {"dataset": "ml-10m"}})
+    one_line_error(invoke("download"), data.MIRROR_ENV, "names another file than ml-10m.zip")
+    assert not (workdir / "data/raw").exists()
+
+
 # ---------------------------------------------------------------- tag genome
 
 

@@ -80,6 +80,8 @@ def copy_from_mirror(mirror: Path, dest: Path, *, with_md5: bool) -> None:
     """Copy `<name>.zip` (and, for md5-checked releases, the `<name>.zip.md5` beside it) from the mirror."""
     name = dest.name
     source = mirror / name if mirror.is_dir() else mirror
+    if mirror.is_file() and mirror.name != name:
+        raise DataError(f"{MIRROR_ENV}={mirror}: names another file than {name}, the zip of data.dataset; point it at {name} or its folder")
     if not source.is_file():
         raise DataError(f"{MIRROR_ENV}={mirror}: no {name} there; set it to a folder holding {name} or to the zip itself")
     md5_source = source.with_name(f"{name}.md5")
