@@ -151,8 +151,8 @@ def safe_extract(zip_path: Path, dest: Path) -> None:
         archive.extractall(dest)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -166,11 +166,7 @@ def verify_md5(zip_path: Path, md5_path: Path) -> None:
     if not found:
         raise DataError(f"{md5_path.name}: holds no MD5 digest; fetch it again from {datasets.BASE_URL}/{md5_path.name}")
     want = found.group(0).lower()
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(zip_path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    got = digest.hexdigest()
+    got = file_digest(zip_path, "md5")
     if got != want:
         raise DataError(
             f"{zip_path.name}: MD5 {got[:12]}... does not match the published {md5_path.name} ({want[:12]}...); "
@@ -183,7 +179,7 @@ def verify_checksums(folder: Path, expected: dict[str, str]) -> None:
         path = folder / name
         if not path.is_file():
             raise DataError(f"{SHA256_RELEASE}.zip: {SHA256_RELEASE}/{name} is missing from the archive; is it the right file?")
-        got = sha256_file(path)
+        got = file_digest(path)
         if got != want:
             raise DataError(
                 f"{SHA256_RELEASE}/{name}: SHA-256 {got[:12]}... does not match the official {want[:12]}...; "
