@@ -9,6 +9,7 @@ re-read as text, to report the first bad line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pandas as pd
 from movierec.errors import MovierecError
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
+_TEXT_CHUNK_ROWS = 1_000_000
 
 
 class DataError(MovierecError):
@@ -186,18 +188,37 @@ def read_table(path: Path, spec: FileSpec, columns: dict[str, str]) -> Table:
         frame = _fast_numeric(path, spec, header, columns)
         if frame is not None:
             return Table(frame, path, first_line)
-    return Table(_typed(_read_text(path, spec), columns, path, first_line), path, first_line)
+    typed, row = [], 0
+    for chunk in _text_chunks(path, spec):  # in chunks, so a bad row in a huge file costs no more than a chunk
+        typed.append(_typed(chunk, columns, path, first_line + row))
+        row += len(chunk)
+    if not row:
+        raise DataError(f"{path}: has a header but no rows")
+    return Table(pd.concat(typed, ignore_index=True) if len(typed) > 1 else typed[0], path, first_line)
 
 
-def _decode(path: Path, raw: bytes, spec: FileSpec) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if spec.has_header:  # CSV releases are UTF-8; the older .dat and u.* files are latin-1
-            raise DataError(
-                f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); re-save it as UTF-8"
-            ) from None
-        return raw.decode("latin-1")
+def _encoding(path: Path, spec: FileSpec) -> str:
+    """UTF-8 if the whole file decodes as UTF-8; else latin-1 for the older releases, an error for CSVs."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, blank = 0, True
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            blank = blank and not block.strip()
+            pending = len(decoder.getstate()[0])  # bytes of an unfinished character carried from the last block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                if not spec.has_header:
+                    return "latin-1"
+                at = offset - pending + exc.start
+                raise DataError(f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {at}); re-save it as UTF-8") from None
+            if not block:
+                break
+            offset += len(block)
+    if blank:
+        raise DataError(f"{path}: file is empty; it needs {'a header line and ' if spec.has_header else ''}at least one row")
+    return "utf-8"
 
 
 def _check_header(path: Path, spec: FileSpec, columns: dict[str, str]) -> list[str]:
@@ -206,7 +227,7 @@ def _check_header(path: Path, spec: FileSpec, columns: dict[str, str]) -> list[s
     if not first.strip():
         if not path.read_bytes().strip():
             raise DataError(f"{path}: file is empty; it needs a header line and at least one row")
-    header = _decode(path, first, spec).lstrip("\ufeff").rstrip("\r\n")
+    header = first.decode(_encoding(path, spec) if not first.isascii() else "ascii").lstrip("\ufeff").rstrip("\r\n")
     found = [c.strip() for c in header.split(spec.sep)]
     missing = [c for c in columns if c not in found]
     if missing:
@@ -245,36 +266,40 @@ def _fast_numeric(path: Path, spec: FileSpec, header: list[str], columns: dict[s
     return frame
 
 
-def _read_text(path: Path, spec: FileSpec) -> pd.DataFrame:
-    """Every field as a string, header names stripped; the slow path that can name a bad line."""
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty; it needs {'a header line and ' if spec.has_header else ''}at least one row")
-    text = _decode(path, raw, spec)
+def _text_chunks(path: Path, spec: FileSpec):
+    """Every field as a string, header names stripped, in frames of _TEXT_CHUNK_ROWS rows: the slow path
+    that can name a bad line."""
+    encoding = _encoding(path, spec)
     if spec.has_header:
         try:
-            frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), dtype=str, keep_default_na=False, na_filter=False)
+            for chunk in pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_filter=False, chunksize=_TEXT_CHUNK_ROWS, encoding=encoding
+            ):
+                chunk.columns = [c.lstrip("\ufeff").strip() for c in chunk.columns]
+                yield chunk.reset_index(drop=True)
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: cannot parse as CSV ({str(exc).strip().splitlines()[-1]}); fix the quoting or the field count") from None
-        frame.columns = [c.strip() for c in frame.columns]
-        if frame.empty:
-            raise DataError(f"{path}: has a header but no rows")
-        return frame
+        return
     n = len(spec.fields)
     rows = []
-    for i, line in enumerate(text.splitlines()):
-        parts = line.split(spec.sep)
-        extra = len(parts) - n
-        if extra > 0 and spec.text_field is not None:
-            t = spec.text_field
-            parts = parts[:t] + [spec.sep.join(parts[t : t + extra + 1])] + parts[t + extra + 1 :]
-        if len(parts) != n:
-            raise DataError(
-                f"{path}: line {i + 1}: {len(parts)} fields, expected {n} separated by {spec.sep!r} "
-                f"({', '.join(spec.fields[:6])}{', ...' if n > 6 else ''}); fix the row"
-            )
-        rows.append(parts)
-    return pd.DataFrame(rows, columns=list(spec.fields), dtype=str)
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f):  # split on "\n" only: latin-1 text may hold other line-break characters
+            parts = raw.decode(encoding).rstrip("\r\n").split(spec.sep)
+            extra = len(parts) - n
+            if extra > 0 and spec.text_field is not None:
+                t = spec.text_field
+                parts = parts[:t] + [spec.sep.join(parts[t : t + extra + 1])] + parts[t + extra + 1 :]
+            if len(parts) != n:
+                raise DataError(
+                    f"{path}: line {i + 1}: {len(parts)} fields, expected {n} separated by {spec.sep!r} "
+                    f"({', '.join(spec.fields[:6])}{', ...' if n > 6 else ''}); fix the row"
+                )
+            rows.append(parts)
+            if len(rows) == _TEXT_CHUNK_ROWS:
+                yield pd.DataFrame(rows, columns=list(spec.fields), dtype=str)
+                rows = []
+    if rows:
+        yield pd.DataFrame(rows, columns=list(spec.fields), dtype=str)
 
 
 def _typed(frame: pd.DataFrame, columns: dict[str, str], path: Path, first_line: int) -> pd.DataFrame:
