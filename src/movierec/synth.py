@@ -237,12 +237,12 @@ def _draw_movies(rng, counts: np.ndarray, cdf: np.ndarray, popularity: np.ndarra
         rank = np.empty(len(unique), dtype=np.int64)
         rank[order] = np.arange(len(unique)) - group_start
         kept = unique[rank < counts[owner]]
-        have = np.bincount(kept // movies, minlength=len(counts))
-        done = have[pending] >= counts[pending]
-        picked_users.append(kept[np.isin(kept // movies, pending[done])] // movies)
-        picked_movies.append(kept[np.isin(kept // movies, pending[done])] % movies)
+        done = np.bincount(kept // movies, minlength=len(counts))[pending] >= counts[pending]
+        finished = np.isin(kept // movies, pending[done])
+        picked_users.append(kept[finished] // movies)
+        picked_movies.append(kept[finished] % movies)
         pending = pending[~done]
-        keys = kept[np.isin(kept // movies, pending)]
+        keys = kept[~finished]
     return np.concatenate(picked_users), np.concatenate(picked_movies)
 
 
