@@ -25,6 +25,8 @@ def test_repo_params_are_valid():
         ("prepare", "test_size", 0, "prepare.test_size: 0.0 is out of range"),
         ("train", "tensorboard", "yes", "train.tensorboard: expected true or false"),
         ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
+        ("data", "dataset", "ml-2m", "data.dataset: 'ml-2m' is not accepted; use one of ml-latest-small, ml-100k, ml-1m"),
+        ("embed", "source", "plots", "embed.source: 'plots' is not accepted; use one of text, genome"),
     ],
 )
 def test_bad_values_name_the_parameter_and_accepted_values(section, key, value, message):
