@@ -139,7 +139,7 @@ def _check_serving_commands(root, env):
 
     rows = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--json"], root, env).stdout)
     assert len(rows) == 5
-    ratings = (root / "data/raw/ml-latest-small/ratings.csv").read_text().splitlines()[1:]
+    ratings = (root / "data/raw/movielens/ratings.csv").read_text().splitlines()[1:]
     rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == "1"}
     assert not rated & {r["movieId"] for r in rows}
     assert np.all(np.diff([r["predicted_rating"] for r in rows]) <= 0)

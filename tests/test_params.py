@@ -27,6 +27,8 @@ def test_repo_params_are_valid():
         ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
         ("evaluate", "max_users", -1, "evaluate.max_users: -1 is out of range; accepted: [0, inf]"),
         ("evaluate", "top_n", 0, "evaluate.top_n: 0 is out of range"),
+        ("data", "dataset", "ml-2m", "data.dataset: 'ml-2m' is not accepted; use one of ml-latest-small, ml-100k, ml-1m"),
+        ("embed", "source", "plots", "embed.source: 'plots' is not accepted; use one of text, genome"),
     ],
 )
 def test_bad_values_name_the_parameter_and_accepted_values(section, key, value, message):

@@ -60,8 +60,8 @@ def _params(ctx):
 @cli.command()
 @click.pass_context
 def download(ctx):
-    """Fetch MovieLens latest-small into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
-    from movierec import data
+    """Fetch the MovieLens release `data.dataset` into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
+    from movierec import data, datasets
 
     p = _params(ctx).data
     if Path(p.path) != Path(data.DEFAULT_DATA_PATH):
@@ -71,8 +71,11 @@ def download(ctx):
             (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
         click.echo(f"data.path points at {p.path}; skipping the official download")
         return
-    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256)
-    click.echo(f"MovieLens verified in {folder}")
+    folder = data.download(
+        datasets.release(p.dataset), p.base_url, RAW_DIR,
+        max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256,
+    )
+    click.echo(f"MovieLens {p.dataset} verified in {folder}")
 
 
 @cli.command()
@@ -97,15 +100,19 @@ def prepare(ctx):
 @cli.command()
 @click.pass_context
 def embed(ctx):
-    """Build content vectors (TF-IDF + SVD over title, genres, tags) into data/content/embeddings.npz."""
+    """Build content vectors (TF-IDF + SVD over title, genres, tags, or the tag genome) into data/content/embeddings.npz."""
     from movierec import content, data
 
     p = _params(ctx)
     folder = Path(p.data.path)
-    texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
-    vectors = content.build_content_vectors(texts, dim=p.embed.dim, min_df=p.embed.min_df, seed=p.embed.seed)
+    e = p.embed
+    if e.source == "genome":
+        vectors = content.genome_vectors(data.load_genome(folder), dim=e.dim, seed=e.seed)
+    else:
+        texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
+        vectors = content.build_content_vectors(texts, dim=e.dim, min_df=e.min_df, seed=e.seed)
     content.save_archive(vectors, Path("data/content/embeddings.npz"))
-    click.echo(f"{len(vectors)} content vectors of length {p.embed.dim}")
+    click.echo(f"{len(vectors)} content vectors of length {e.dim} from the {e.source}")
 
 
 @cli.command()
@@ -331,6 +338,25 @@ def explore(ctx, variant):
         else f"{name}: coherence not computed ({c['reason']})"
         for name, c in coherence.items()
     ))
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", default=None, help="Sizes of a MovieLens release: ml-1m, ml-10m, ml-25m or ml-32m.")
+@click.option("--users", type=click.IntRange(1), default=None, help="Number of users (overrides the preset).")
+@click.option("--movies", type=click.IntRange(1), default=None, help="Number of movies in movies.csv (overrides the preset).")
+@click.option("--ratings", type=click.IntRange(1), default=None, help="Number of ratings (overrides the preset).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--factors", type=click.IntRange(1), default=10, show_default=True, help="Rank of the planted model.")
+@click.option("--sigma", type=click.FloatRange(0, min_open=True), default=0.8, show_default=True, help="Noise of the planted ratings.")
+@click.option("--tags/--no-tags", default=True, show_default=True, help="Also write tags.csv.")
+def synth(out, preset, users, movies, ratings, seed, factors, sigma, tags):
+    """Write synthetic MovieLens-format data into OUT, with the planted model (planted.npz/.json) for the oracle RMSE."""
+    from movierec import synth as synth_core
+
+    sizes = synth_core.resolve_sizes(preset, users, movies, ratings)
+    summary = synth_core.generate(out, users=sizes[0], movies=sizes[1], ratings=sizes[2], seed=seed, factors=factors, sigma=sigma, tags=tags)
+    click.echo(f"oracle RMSE on all ratings {summary['oracle_rmse_all_ratings']:.4f} (noise sigma {sigma}); point data.path at {out}")
 
 
 @cli.command("check-drift")

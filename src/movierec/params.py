@@ -32,8 +32,9 @@ def _bounds(low=None, high=None, *, open_low=False, open_high=False):
 
 @dataclass(frozen=True)
 class DataParams:
+    dataset: Literal["ml-latest-small", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest"]
     path: str
-    url: str
+    base_url: str
     sha256: dict[str, str]
     max_download_mb: float = _bounds(0, open_low=True)
     min_rating: float = _bounds()
@@ -50,6 +51,7 @@ class PrepareParams:
 @dataclass(frozen=True)
 class EmbedParams:
     archive: str
+    source: Literal["text", "genome"]
     dim: int = _bounds(1)
     min_df: int = _bounds(1)
     seed: int = _bounds(0)

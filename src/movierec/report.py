@@ -86,3 +86,64 @@ def popularity_table(results: dict[str, dict]) -> str:
     for name in names:
         lines.append(f"| {name} | " + " | ".join("–" if r[name] is None else f"{r[name]:.4f}" for r in rows) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _figure(ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, 4.2), squeeze=False)
+    return plt, fig, axes[0]
+
+
+def _save(plt, fig, path) -> None:
+    from movierec.atomic import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)  # PNG metadata holds no date: same figure, same bytes
+    plt.close(fig)
+
+
+def plot_training_curves(curves: dict[str, dict[str, list[float]]], path) -> None:
+    """Train and eval loss per epoch, a panel per variant: where each model starts to overfit."""
+    plt, fig, axes = _figure(max(len(curves), 1))
+    for ax, (name, series) in zip(axes, curves.items()):
+        for label, values in series.items():
+            ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+    _save(plt, fig, path)
+
+
+def plot_rmse_by_popularity(rows: list[dict], path) -> None:
+    """Grouped bars: test RMSE per model in each bucket of the movie's training-rating count."""
+    plt, fig, axes = _figure()
+    ax = axes[0]
+    names = [name for name in (rows[0] if rows else {}) if name != "bucket"]
+    width = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        xs = [i + j * width for i, row in enumerate(rows) if row[name] is not None]
+        ax.bar(xs, [row[name] for row in rows if row[name] is not None], width, label=name)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [row["bucket"] for row in rows])
+    ax.set_xlabel("the movie's number of training ratings")
+    ax.set_ylabel("test RMSE")
+    ax.legend(fontsize=8)
+    _save(plt, fig, path)
+
+
+def plot_ranking_at_k(curves: dict[str, dict[str, list[float]]], path) -> None:
+    """Recall@k and NDCG@k for k = 1..K per model: which model to serve, at any list length."""
+    plt, fig, axes = _figure(2)
+    for ax, metric in zip(axes, ("recall", "ndcg")):
+        for name, series in curves.items():
+            ax.plot(range(1, len(series[metric]) + 1), series[metric], label=name)
+        ax.set_xlabel("k (list length)")
+        ax.set_ylabel(f"{'recall' if metric == 'recall' else 'NDCG'}@k")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    _save(plt, fig, path)
