@@ -104,7 +104,7 @@ def test_ease_gives_the_closed_form_weights_with_a_zero_diagonal():
     expected = np.eye(3) - p / np.diag(p)[None, :]
     np.testing.assert_allclose(model.weights, expected, atol=1e-6)
     assert np.all(np.diag(model.weights) == 0)
-    np.testing.assert_allclose(model.scores(np.array([2, 0])), x[[2, 0]] @ expected, atol=1e-6)
+    np.testing.assert_allclose(model.score_users(np.array([2, 0])), x[[2, 0]] @ expected, atol=1e-6)
 
 
 def test_ease_counts_a_repeated_pair_once_and_rejects_a_bad_reg():

@@ -7,7 +7,7 @@ from movierec import baselines, evaluate, ranking
 from movierec.params import BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
 
-BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10)
+BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_max_movies=20000)
 
 
 def evaluate_params(k=10, max_users=0, seed=0):
@@ -140,3 +140,25 @@ def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
     reference = {"precision_at_10": 0.095, "recall_at_10": 0.109, "ndcg_at_10": 0.140, "map_at_10": 0.075, "hit_rate_at_10": 0.510}
     for key, value in reference.items():
         assert got[key] == pytest.approx(value, abs=0.003), key
+
+
+def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_so():
+    rng = np.random.default_rng(0)
+    users, movies = rng.integers(0, 30, 400), rng.integers(0, 25, 400)
+    keys = np.unique(users * 25 + movies)
+    split = Split(keys // 25, keys % 25, rng.choice([1.0, 4.0, 5.0], len(keys)))
+    n = len(keys) // 5
+    prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
+    capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_max_movies=24)
+    skipped = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))["ease"]
+    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2] is None
+    fitted = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))["ease"]
+    metrics, _, curve = fitted
+    assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24
+    # The curve at k = 5 is the reported @5 figure; recall never falls as the list grows.
+    assert curve["recall"][4] == pytest.approx(metrics["recall_at_5"]) and curve["ndcg"][4] == pytest.approx(metrics["ndcg_at_5"])
+    assert np.all(np.diff(curve["recall"]) >= 0) and curve["k"] == list(range(1, 51))
+    from movierec.report import render_report
+
+    report = render_report({"ease": skipped[0], "bias": fitted[0]}, {"n_test": n, "n_users": 30, "n_movies": 25}, 5, 4.0)
+    assert "ease: skipped:" in report

@@ -88,7 +88,7 @@ def test_on_the_real_split_the_chunked_baselines_rank_as_the_whole_matrix(real_p
 
 def assert_baselines_rank_as_the_whole_matrix(prepared):
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
-    b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10)
+    b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_max_movies=0)  # EASE has its own tests
     got = baselines.evaluate_baselines(prepared, b, evaluate_params(), (0.0, 5.0))
     assert got["bias"][0]["n_users_evaluated"] > 0
     fitted = {
@@ -117,7 +117,7 @@ def test_stored_lists_give_the_whole_matrix_metrics_and_lists(block):
         n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
     )
     predictions = {"test_predictions": predict(prepared.test.user, prepared.test.movie), "top_users": users, "top_movies": top_movies}
-    got, _ = evaluate.evaluate_variant(predictions, prepared, e, (0.5, 5.0))
+    got, _, _ = evaluate.evaluate_variant(predictions, prepared, e, (0.5, 5.0))
     lists, _ = dense_evaluate_ranking(predict, prepared, 80, 4.0)
     np.testing.assert_array_equal(top_movies, lists)
     assert (top_movies == scoring.PAD).any()  # the heavy users ran out of candidates

@@ -62,11 +62,24 @@ def test_without_factor_tables_or_a_model_recommend_says_how_to_get_one(setup, t
 def test_similar_never_returns_the_query_and_finds_it_by_title():
     vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.01]])
     movies = pd.DataFrame({"movieId": [10, 20, 30, 40], "title": ["A (2000)", "B (2000)", "C (2000)", "D (2000)"], "genres": ["x"] * 4})
-    index, picks, sims = serve.similar(vectors, movies, "a", 3)
+    index, picks, sims = serve.similar(vectors, movies, "a", 3, counts=np.full(4, 10), min_ratings=5)
     assert index == 0 and 0 not in picks and picks.tolist() == [3, 1, 2] and np.all(np.diff(sims) <= 0)
 
 
-def test_best_variant_is_the_lowest_rmse_and_needs_one():
-    assert serve.best_variant({"a": {"rmse": 0.9}, "b": {"rmse": 0.8}, "c": None}) == "b"
+def test_similar_never_returns_a_movie_below_the_minimum_number_of_ratings():
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.01], [0.8, 0.2]])
+    movies = pd.DataFrame({"movieId": [10, 20, 30, 40, 50], "title": [f"{c} (2000)" for c in "ABCDE"], "genres": ["x"] * 5})
+    counts = np.array([50, 4, 5, 1, 7])  # the two nearest (D, B) have too few ratings
+    _, picks, _ = serve.similar(vectors, movies, "a", 5, counts=counts, min_ratings=5)
+    assert picks.tolist() == [4, 2] and np.all(counts[picks] >= 5)
+    _, picks, _ = serve.similar(vectors, movies, "a", 5, counts=counts, min_ratings=0)
+    assert picks.tolist() == [3, 1, 4, 2]
+
+
+def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_one():
+    evaluations = {"a": {"rmse": 0.9, "ndcg_at_10": 0.3}, "b": {"rmse": 0.8, "ndcg_at_10": 0.1}, "r": {"ndcg_at_10": 0.2}, "c": None}
+    assert serve.best_variant(evaluations) == "a"
+    assert serve.best_variant(evaluations, by="rmse") == "b"
+    assert serve.is_rating_model(evaluations["b"]) and not serve.is_rating_model(evaluations["r"])
     with pytest.raises(MovierecError, match="no evaluated model"):
         serve.best_variant({"a": None})

@@ -15,7 +15,7 @@ import numpy as np
 from movierec.evaluate import evaluate_ratings
 from movierec.params import BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
-from movierec.ranking import measure_lists
+from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import RatedIndex, factor_scorer, ranking_users, top_k_of_users
 
 
@@ -72,10 +72,16 @@ def fit_most_popular(train: Split, n_users: int, n_movies: int) -> Baseline:
     return Baseline(0.0, np.zeros(n_users), np.bincount(train.movie, minlength=n_movies).astype(np.float64))
 
 
-def evaluate_baselines(prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]) -> dict[str, tuple[dict, dict | None]]:
-    """{name: (metrics, scatter sample)} for the three baselines, measured like the variants.
+BASELINES = ("global_mean", "bias", "most_popular", "ease")
 
-    The global mean ranks nothing (one big tie); most-popular's scores are not ratings.
+
+def evaluate_baselines(
+    prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]
+) -> dict[str, tuple[dict, dict | None, dict | None]]:
+    """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants.
+
+    The global mean ranks nothing (one big tie); most-popular's and EASE's scores are not ratings.
+    EASE is skipped, with the reason in its metrics, when the catalogue is above `ease_max_movies`.
     """
     train, test = prepared.train, prepared.test
     n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
@@ -86,16 +92,28 @@ def evaluate_baselines(prepared: Prepared, b: BaselineParams, e: EvaluateParams,
         "bias": (bias, True, True, 1 + n_users + n_movies),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
     }
+    out = {}
+    if n_movies <= b.ease_max_movies:
+        models["ease"] = (fit_ease(train, *sizes, reg=b.ease_reg), False, True, n_movies * (n_movies - 1))
+    else:
+        reason = (
+            f"skipped: {n_movies:,} movies need a {ease_bytes(n_movies) / 1e9:.1f} GB dense solve, "
+            f"above baselines.ease_max_movies={b.ease_max_movies:,}"
+        )
+        print(f"ease: {reason}", flush=True)
+        out["ease"] = ({"skipped": reason}, None, None)
     users, n_eligible = ranking_users(test.user, test.rating, e.relevance_threshold, e.max_users, e.seed)
     rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
-    out = {}
     for name, (model, ratings, ranking, n_params) in models.items():
         metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
+        curve = None
         if ranking:
-            lists, _ = top_k_of_users(model.score_users, users, n_movies, rated, e.k, what=f"{name}: users scored")
-            metrics.update(measure_lists(lists, users, n_eligible, test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies))
-        out[name] = ({**metrics, "n_params": n_params}, sample)
-    return out
+            lists, _ = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
+            measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
+            metrics.update(measure_lists(lists, users, n_eligible, k=e.k, **measured))
+            curve = ranking_curve(lists, users, **measured)
+        out[name] = ({**metrics, "n_params": n_params}, sample, curve)
+    return {name: out[name] for name in BASELINES}
 
 
 @dataclass(frozen=True)
@@ -109,7 +127,7 @@ class Ease:
     history: "scipy.sparse.csr_matrix"  # noqa: F821
     weights: np.ndarray
 
-    def scores(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.history[np.asarray(users)] @ self.weights, dtype=np.float32)
 
 

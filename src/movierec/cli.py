@@ -21,7 +21,6 @@ CONTENT_MATRIX = Path("data/features/content.npy")
 MODELS_DIR = Path("data/models")
 PREDICTIONS_DIR = Path("data/predictions")
 METRICS_DIR = Path("metrics")
-BASELINES = ("global_mean", "bias", "most_popular")
 
 
 def model_path(name: str) -> Path:
@@ -169,21 +168,21 @@ def evaluate(ctx, variant):
     p = _params(ctx)
     p.variant(variant)
     predictions = evaluate_stage.load_predictions(predictions_path(variant), "test_predictions", "top_users", "top_movies", "n_params")
-    metrics, sample = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
+    metrics, sample, curve = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
     metrics["n_params"] = int(predictions["n_params"])
-    _write_evaluation(variant, metrics, sample)
+    _write_evaluation(variant, metrics, sample, curve)
 
 
 @cli.command()
 @click.pass_context
 def baselines(ctx):
-    """Fit and score the global-mean, user+item bias and most-popular baselines like the neural variants."""
+    """Fit and score the global-mean, user+item bias, most-popular and EASE baselines like the neural variants."""
     from movierec.baselines import evaluate_baselines
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
-    for name, (metrics, sample) in evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p)).items():
-        _write_evaluation(name, metrics, sample)
+    for name, (metrics, sample, curve) in evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p)).items():
+        _write_evaluation(name, metrics, sample, curve)
 
 
 def _rating_range(p) -> tuple[float, float]:
@@ -197,12 +196,15 @@ def _read_evaluation(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
+def _write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None = None) -> None:
     from movierec.atomic import write_json, write_text
 
     if sample is not None:
         rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
         write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)
+    if curve is not None:
+        rows = "".join(f"{k},{p:.6f},{r:.6f},{n:.6f}\n" for k, p, r, n in zip(curve["k"], curve["precision"], curve["recall"], curve["ndcg"]))
+        write_text(METRICS_DIR / "ranking" / f"{name}.csv", "k,precision,recall,ndcg\n" + rows)
     write_json(METRICS_DIR / "eval" / f"{name}.json", metrics)
     shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
     click.echo(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
@@ -211,11 +213,13 @@ def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
 @cli.command()
 @click.pass_context
 def report(ctx):
-    """Write metrics/report.md (every model side by side) and the RMSE-by-popularity plot data."""
+    """Write metrics/report.md (every model side by side), its plot data, and PNG figures of the
+    training curves, RMSE by popularity and ranking at every k (they render on a repository page)."""
     import json
 
+    from movierec import report as figures
     from movierec.atomic import write_text
-    from movierec.report import popularity_rows, render_report
+    from movierec.baselines import BASELINES
 
     p = _params(ctx)
     results = {name: _read_evaluation(name) for name in [*p.variants, *BASELINES]}
@@ -223,12 +227,15 @@ def report(ctx):
     if missing:
         raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
     counts = json.loads((METRICS_DIR / "data.json").read_text())
-    write_text(METRICS_DIR / "report.md", render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
-    rows = popularity_rows(results)
+    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
+    rows = figures.popularity_rows(results)
     columns = list(rows[0]) if rows else ["bucket"]
     csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
     write_text(METRICS_DIR / "plots" / "rmse_by_popularity.csv", csv)
-    click.echo(f"wrote {METRICS_DIR / 'report.md'}")
+    figures.plot_rmse_by_popularity(rows, METRICS_DIR / "plots" / "rmse_by_popularity.png")
+    figures.plot_training_curves(figures.read_training_curves(METRICS_DIR / "train", p.variants), METRICS_DIR / "plots" / "training_curves.png")
+    figures.plot_ranking_at_k(figures.read_ranking_curves(METRICS_DIR / "ranking", results), METRICS_DIR / "plots" / "ranking_at_k.png")
+    click.echo(f"wrote {METRICS_DIR / 'report.md'} and its figures in {METRICS_DIR / 'plots'}")
 
 
 def _catalog(ctx):
@@ -242,13 +249,19 @@ def _catalog(ctx):
     return p, prepared, movies_in_encoder_order(data.load_movies(Path(p.data.path)), prepared.movie_ids)
 
 
-def _variant_or_best(p, variant: str | None) -> str:
-    """The requested variant (checked), or the one with the best test RMSE in metrics/eval."""
+def _variant_or_best(p, variant: str | None, by: str) -> str:
+    """The requested variant (checked), or the best by `by` (ndcg or rmse) in metrics/eval."""
     from movierec.serve import best_variant
 
-    variant = variant or best_variant({name: _read_evaluation(name) for name in p.variants})
+    variant = variant or best_variant({name: _read_evaluation(name) for name in p.variants}, by, p.evaluate.k)
     p.variant(variant)
     return variant
+
+
+_BY = click.option(
+    "--by", type=click.Choice(["ndcg", "rmse"]), default="ndcg", show_default=True,
+    help="Which variant by default: the best test NDCG@k (its lists) or the best test RMSE (its ratings).",
+)
 
 
 def _movie_vectors(variant: str):
@@ -280,19 +293,23 @@ def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
 @cli.command()
 @click.option("--user", "user_id", type=int, required=True, help="A userId from ratings.csv.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--variant", default=None, help="Default: the variant with the best test RMSE in metrics/eval.")
+@click.option("--variant", default=None, help="A variant of params.yaml. Default: the best by --by.")
+@_BY
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def recommend(ctx, user_id, k, variant, as_json):
-    """Top-k movies USER has not rated, by the trained model's predicted rating (clipped to the scale)."""
+def recommend(ctx, user_id, k, variant, by, as_json):
+    """Top-k movies USER has not rated: by predicted rating (clipped to the scale) for rating models,
+    by relevance score for rankers."""
     from movierec import serve
 
     p, prepared, movies = _catalog(ctx)
-    variant = _variant_or_best(p, variant)
+    variant = _variant_or_best(p, variant, by)
+    ratings = serve.is_rating_model(_read_evaluation(variant))
     user = serve.encoded_user(prepared, user_id)
-    picks, predicted = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p))
-    rows = serve.movie_rows(movies, picks, predicted, "predicted_rating")
-    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, predicted rating):")
+    picks, scores = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p) if ratings else None)
+    what = "predicted_rating" if ratings else "relevance_score"
+    rows = serve.movie_rows(movies, picks, scores, what)
+    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, {what.replace('_', ' ')}):")
 
 
 @cli.command()
@@ -300,21 +317,24 @@ def recommend(ctx, user_id, k, variant, as_json):
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True,
               help="learned: the model's movie vectors; content: the aligned content vectors.")
-@click.option("--variant", default=None, help="Model for the learned space. Default: the best by test RMSE.")
+@click.option("--variant", default=None, help="Model for the learned space. Default: the best by --by.")
+@_BY
+@click.option("--min-ratings", default=5, show_default=True, type=click.IntRange(0),
+              help="Only show movies with at least this many training ratings (their vectors mean something).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def similar(ctx, query, k, space, variant, as_json):
+def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
     from movierec import explore, serve
 
     p, prepared, movies = _catalog(ctx)
-    variant = _variant_or_best(p, variant) if space == "learned" else None
+    variant = _variant_or_best(p, variant, by) if space == "learned" else None
     vectors = _movie_vectors(variant) if variant else _content_matrix()
-    index, picks, sims = serve.similar(vectors, movies, query, k)
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
+    index, picks, sims = serve.similar(vectors, movies, query, k, counts, min_ratings)
     rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {variant}" if variant else "")
-    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings):")
+    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings >= {min_ratings}):")
 
 
 @cli.command()

@@ -9,7 +9,7 @@ import numpy as np
 from movierec.errors import MovierecError
 from movierec.params import EvaluateParams
 from movierec.prepare import Prepared
-from movierec.ranking import measure_lists
+from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import clip_ratings, ranking_users
 
 FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
@@ -71,7 +71,8 @@ def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tu
 
 def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, rating_range: tuple[float, float]):
     """All test metrics of a trained variant from its predictions file: its test-pair predictions and
-    the top lists train stored (checked to be for the users these params pick, and long enough for k)."""
+    the top lists train stored (checked to be for the users these params pick, and long enough for k),
+    a sample for the scatter plot, and the ranking metrics at every k up to top_n."""
     users, n_eligible = ranking_users(prepared.test.user, prepared.test.rating, e.relevance_threshold, e.max_users, e.seed)
     stored = predictions["top_movies"]
     if not np.array_equal(predictions["top_users"], users):
@@ -79,10 +80,9 @@ def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, r
     if stored.shape[1] < e.k:
         raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user train stored; raise evaluate.top_n and retrain")
     metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
-    metrics.update(
-        measure_lists(stored, users, n_eligible, prepared.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=len(prepared.movie_ids))
-    )
-    return metrics, sample
+    measured = dict(test=prepared.test, relevance_threshold=e.relevance_threshold, n_movies=len(prepared.movie_ids))
+    metrics.update(measure_lists(stored, users, n_eligible, k=e.k, **measured))
+    return metrics, sample, ranking_curve(stored, users, **measured)
 
 
 PREDICTION_SAMPLE = 2000  # test rows (already shuffled by the split) kept for the predicted-vs-actual plot

@@ -57,17 +57,21 @@ def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     return candidates[order[: max(k, 0)]]
 
 
-def nearest(vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True, candidates: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The k movies most cosine-similar to row `index` (never itself): (indices, similarities), best first.
 
-    Zero rows (movies without a content vector) are skipped, since their cosine is meaningless;
-    fewer than k rows come back when fewer candidates exist.
+    Zero rows (movies without a content vector) are skipped, since their cosine is meaningless, and so
+    are rows outside the boolean `candidates`; fewer than k rows come back when fewer candidates exist.
     """
     unit, nonzero = _unit_rows(vectors)
     if not nonzero[index]:
         raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
     sims = unit @ unit[index]
-    keep = nonzero if exclude_zero else np.ones(len(sims), dtype=bool)
+    keep = nonzero.copy() if exclude_zero else np.ones(len(sims), dtype=bool)
+    if candidates is not None:
+        keep &= candidates
     keep[index] = False
     idx = _top(sims, np.flatnonzero(keep), k)
     return idx, sims[idx]

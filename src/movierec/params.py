@@ -93,6 +93,8 @@ class BaselineParams:
     bias_reg_user: float = _bounds(0)
     bias_reg_item: float = _bounds(0)
     bias_iters: int = _bounds(1)
+    ease_reg: float = _bounds(0, open_low=True)
+    ease_max_movies: int = _bounds(0)
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,17 @@ def measure_lists(
         lists, test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold, k, n_movies, users=users
     )
     return {**metrics, "n_users_eligible": int(n_eligible), "users_sampled": bool(len(users) < n_eligible)}
+
+
+def ranking_curve(lists: np.ndarray, users: np.ndarray, test, *, relevance_threshold: float, n_movies: int) -> dict[str, list[float]]:
+    """Precision, recall and NDCG at every list length k = 1 .. lists' width, for the report's plot."""
+    users = np.asarray(users, dtype=np.int64)
+    mine = np.isin(test.user, users)
+    args = (test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold)
+    curve = {"k": [], "precision": [], "recall": [], "ndcg": []}
+    for k in range(1, np.asarray(lists).shape[1] + 1):
+        m = ranking_metrics(lists, *args, k, n_movies, users=users)
+        for name in ("precision", "recall", "ndcg"):
+            curve[name].append(m[f"{name}_at_{k}"])
+        curve["k"].append(k)
+    return curve

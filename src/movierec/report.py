@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from movierec.evaluate import MOVIE_BUCKETS
 
@@ -74,6 +75,7 @@ def render_report(results: dict[str, dict], counts: dict, k: int, relevance_thre
         f"they did not rate in train; relevant = test rating ≥ {relevance_threshold}; {ranked_users_note(results)}. "
         "Predicted ratings are clipped to the rating scale. Best value per column in bold.\n\n"
         + comparison_table(results, k)
+        + "".join(f"\n{name}: {m['skipped']}\n" for name, m in results.items() if "skipped" in m)
         + f"\nRMSE by the movie's number of training ratings (buckets from {MOVIE_BUCKETS}):\n\n"
         + popularity_table(results)
     )
@@ -105,6 +107,30 @@ def _save(plt, fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)  # PNG metadata holds no date: same figure, same bytes
     plt.close(fig)
+
+
+def read_training_curves(train_dir: Path, variants) -> dict[str, dict[str, list[float]]]:
+    """{variant: {"train loss": [...], "eval loss": [...]}} from the DVCLive files train wrote."""
+    curves = {}
+    for name in variants:
+        series = {}
+        for split in ("train", "eval"):
+            path = Path(train_dir) / name / "plots" / "metrics" / split / "loss.tsv"
+            if path.is_file():
+                series[f"{split} loss"] = [float(line.split("\t")[1]) for line in path.read_text().splitlines()[1:] if line]
+        curves[name] = series
+    return curves
+
+
+def read_ranking_curves(ranking_dir: Path, names) -> dict[str, dict[str, list[float]]]:
+    """{model: {"recall": [...], "ndcg": [...]}} for k = 1.. from the evaluate and baselines stages' CSVs."""
+    curves = {}
+    for name in names:
+        path = Path(ranking_dir) / f"{name}.csv"
+        if path.is_file():
+            rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
+            curves[name] = {"recall": [float(r[2]) for r in rows], "ndcg": [float(r[3]) for r in rows]}
+    return curves
 
 
 def plot_training_curves(curves: dict[str, dict[str, list[float]]], path) -> None:

@@ -21,12 +21,23 @@ from movierec.prepare import Prepared
 from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
 
 
-def best_variant(evaluations: dict[str, dict | None]) -> str:
-    """The variant with the lowest test RMSE among the evaluated ones (metrics/eval, the committed results)."""
-    scores = {name: m.get("rmse", float("inf")) for name, m in evaluations.items() if m is not None}
+SELECT_BY = {"ndcg": ("ndcg_at_{k}", max), "rmse": ("rmse", min)}  # --by: (metric key, which end is best)
+
+
+def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int = 10) -> str:
+    """The evaluated variant with the best test NDCG@k (the list users see) or the best RMSE
+    (the predicted ratings), from metrics/eval: the committed results."""
+    key, best = SELECT_BY[by]
+    key = key.format(k=k)
+    scores = {name: m[key] for name, m in evaluations.items() if m is not None and isinstance(m.get(key), (int, float))}
     if not scores:
-        raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
-    return min(scores, key=scores.get)
+        raise MovierecError(f"no evaluated model with {key} in metrics/eval; run `dvc repro` first")
+    return best(scores, key=scores.get)
+
+
+def is_rating_model(evaluation: dict | None) -> bool:
+    """Rating predictors are evaluated on RMSE; rankers' scores are relevance scores, not ratings."""
+    return evaluation is not None and "rmse" in evaluation
 
 
 def encoded_user(prepared: Prepared, user_id: int) -> int:
@@ -42,9 +53,10 @@ def rated_movies(prepared: Prepared, user: int) -> np.ndarray:
 
 
 def recommend(
-    prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float]
+    prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float] | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k movies with the best predicted rating that `user` (encoded) has not rated: (movies, clipped ratings)."""
+    """The k best-scored movies that `user` (encoded) has not rated: (movies, scores). With a
+    `rating_range` the scores are predicted ratings, clipped to it; without, a ranker's relevance scores."""
     rated = rated_movies(prepared, user)
     stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=FACTOR_KEYS)
     row = int(np.searchsorted(stored["top_users"], user))
@@ -52,12 +64,16 @@ def recommend(
         movies, scores = stored["top_movies"][row], stored["top_scores"][row]
         keep = (movies != PAD) & ~np.isin(movies, rated)
         if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
-            return movies[keep][:k], clip_ratings(scores[keep][:k], rating_range)
+            return movies[keep][:k], _shown(scores[keep][:k], rating_range)
     score = _on_demand_scorer(stored, predictions_path, model_path, len(prepared.movie_ids))
     block = np.asarray(score(np.array([user])), dtype=np.float32)
     top = top_k_block(block, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
     top = top[top != PAD]
-    return top, clip_ratings(block[0, top], rating_range)
+    return top, _shown(block[0, top], rating_range)
+
+
+def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.ndarray:
+    return scores if rating_range is None else clip_ratings(scores, rating_range)
 
 
 def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_movies: int):
@@ -77,11 +93,17 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_
     return pair_scorer(keras_predictor(keras.saving.load_model(model_path)), n_movies)
 
 
-def similar(vectors: np.ndarray, movies: pd.DataFrame, query: str, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+def similar(
+    vectors: np.ndarray, movies: pd.DataFrame, query: str, k: int, counts: np.ndarray, min_ratings: int
+) -> tuple[int, np.ndarray, np.ndarray]:
     """The movie `query` names (its row in encoder order, `movies` rows in that order), and its k most
-    cosine-similar movies (never itself) with their similarities, from movie vectors alone."""
+    cosine-similar movies (never itself) with their similarities, from movie vectors alone.
+
+    Only movies with at least `min_ratings` training ratings (`counts`) are candidates: a movie rated
+    once or twice has a vector trained on almost nothing, and led the lists before this filter.
+    """
     index = int(np.flatnonzero(movies["movieId"].to_numpy() == explore.match_title(query, movies))[0])
-    picks, sims = explore.nearest(vectors, index, k)
+    picks, sims = explore.nearest(vectors, index, k, candidates=np.asarray(counts) >= min_ratings)
     return index, picks, sims
 
 
