@@ -1,0 +1,200 @@
+"""Data-parallel training on `tf.distribute`: which strategy, which task this process is, and a local launcher.
+
+`train.distribute` chooses the strategy: `none` (the default strategy), `mirrored` (the local
+devices; one on a CPU) or `multi_worker` (synchronous all-reduce between processes, configured
+the standard way by the `TF_CONFIG` environment variable). Every worker runs the same command on the
+same data and params; only the chief writes outputs. `launch` starts N such workers on 127.0.0.1
+for trying it on one machine; on a real cluster each host sets its own `TF_CONFIG` and nothing is
+launched.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+
+from movierec.errors import MovierecError
+from movierec.quiet import import_tensorflow
+
+# A collective (the per-step gradient all-reduce) that waits longer than this fails the run instead
+# of hanging: a worker that died, or a host that dropped off the network. Generous, because the
+# first step also waits for every worker to start and trace its graph.
+COLLECTIVE_TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Task:
+    """This process's place in a `TF_CONFIG` cluster."""
+
+    kind: str  # "chief" or "worker"
+    index: int
+    is_chief: bool
+    rank: int  # this worker's replica number: the chief first, then the workers in order
+    count: int  # how many workers the cluster has
+
+
+def current_task(environ=os.environ) -> Task | None:
+    """The task `TF_CONFIG` names, or None when it is unset (a single process, which is the chief).
+
+    The chief is the "chief" task if the cluster has one, else worker 0 (TensorFlow's own rule)."""
+    raw = environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+        cluster, task = config["cluster"], config["task"]
+        kind, index = task["type"], int(task["index"])
+        members = cluster[kind]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MovierecError(
+            f"TF_CONFIG: not a valid cluster spec ({type(exc).__name__}: {exc}); expected "
+            '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}'
+        ) from None
+    if kind not in ("chief", "worker") or not 0 <= index < len(members):
+        raise MovierecError(
+            f"TF_CONFIG: task {kind} {index} is not in the cluster {sorted(cluster)}; "
+            "task.type must be chief or worker and task.index below the number of its addresses"
+        )
+    has_chief = "chief" in cluster
+    is_chief = kind == "chief" or (not has_chief and index == 0)
+    rank = index + (1 if has_chief and kind == "worker" else 0)
+    count = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    return Task(kind, index, is_chief, rank, count)
+
+
+def is_chief() -> bool:
+    task = current_task()
+    return task is None or task.is_chief
+
+
+@functools.cache
+def make_strategy(kind: str):
+    """The `tf.distribute` strategy for `train.distribute`; None for `none` (Keras' default).
+
+    Cached: a process makes at most one. Call it before anything else starts TensorFlow's runtime:
+    `MultiWorkerMirroredStrategy` must configure the runtime's collectives itself."""
+    if kind == "none":
+        return None
+    if kind == "mirrored":
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy()
+    if current_task() is None:
+        raise MovierecError(
+            "train.distribute is multi_worker but TF_CONFIG is not set; run `movierec train VARIANT` with "
+            "train.workers > 1 to launch local workers, or set TF_CONFIG on each host (see the README)"
+        )
+    made = []
+
+    def start_runtime():
+        import tensorflow as tf
+
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
+        made.append(tf.distribute.MultiWorkerMirroredStrategy(communication_options=options))
+
+    if "tensorflow" in sys.modules:
+        start_runtime()  # fails with TensorFlow's own message if the runtime has already started
+    else:
+        import_tensorflow(start_runtime)
+    return made[0]
+
+
+def this_workers_share(dataset):
+    """Map each global batch ((user, movie), rating) to this worker's contiguous slice of it, plus the
+    global batch size. Every worker builds the same seeded batches, so together they cover each global
+    batch exactly once, and the step's maths matches one worker's up to float rounding."""
+    import tensorflow as tf
+
+    task = current_task()
+    rank, count = (task.rank, task.count) if task else (0, 1)
+
+    def share(inputs, rating):
+        n = tf.shape(rating)[0]
+        lo, hi = n * rank // count, n * (rank + 1) // count
+        return tuple(x[lo:hi] for x in inputs), rating[lo:hi], tf.cast(n, tf.float32)
+
+    return dataset.map(share)
+
+
+def should_launch(kind: str, workers: int) -> bool:
+    """Launch local workers when multi_worker is asked for and this process is not already a task."""
+    return kind == "multi_worker" and current_task() is None and workers > 1
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ, then released)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def local_tf_configs(workers: int) -> list[str]:
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}) for i in range(workers)]
+
+
+def launch(argv: list[str], workers: int, out=None) -> None:
+    """Run `argv` as `workers` local processes, each with its own TF_CONFIG; forward their output line
+    by line as "[worker i] ..."; return when all succeed. If one fails, stop the others and raise a
+    one-line MovierecError (outputs are written only by the chief, atomically, after success, so a
+    failed run leaves none)."""
+    out = out or sys.stdout
+    lines: queue.Queue = queue.Queue()
+    procs = []
+    for i, tf_config in enumerate(local_tf_configs(workers)):
+        env = {**os.environ, "TF_CONFIG": tf_config, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=_forward, args=(i, proc, lines), daemon=True).start()
+        procs.append(proc)
+    failed = None
+    try:
+        running = set(range(workers))
+        while running:
+            try:
+                i, line = lines.get(timeout=0.2)
+                out.write(f"[worker {i}] {line}")
+                out.flush()
+            except queue.Empty:
+                pass
+            for i in sorted(running):
+                code = procs[i].poll()
+                if code is None:
+                    continue
+                running.discard(i)
+                if code != 0 and failed is None:
+                    failed = (i, code)
+            if failed:
+                break
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        while not lines.empty():
+            i, line = lines.get()
+            out.write(f"[worker {i}] {line}")
+        out.flush()
+    if failed:
+        i, code = failed
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        raise MovierecError(f"worker {i} of {workers} {how}; the run was stopped and wrote no outputs (its log is above)")
+
+
+def _forward(i: int, proc: subprocess.Popen, lines: queue.Queue) -> None:
+    for line in proc.stdout:
+        lines.put((i, line))
