@@ -70,8 +70,9 @@ def current_task(environ=os.environ) -> Task | None:
     return Task(kind, index, is_chief, rank, count)
 
 
-def is_chief() -> bool:
-    task = current_task()
+def is_chief(kind: str) -> bool:
+    """Whether this process writes the outputs: always, unless it is a non-chief multi_worker task."""
+    task = current_task() if kind == "multi_worker" else None
     return task is None or task.is_chief
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path, write_json
+from movierec.errors import MovierecError
 from movierec.params import Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
@@ -113,6 +114,7 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
     callbacks; only the chief's curves reach `live_dir`.
     """
     import keras
+    import tensorflow as tf
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
@@ -131,7 +133,13 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
 
     def train(model, rows: Split, val: Split | None, epochs: int, callbacks: list) -> dict:
         if custom_loop:
-            return distributed_epochs(model, strategy, rows, val, t, epochs, callbacks)
+            try:
+                return distributed_epochs(model, strategy, rows, val, t, epochs, callbacks)
+            except tf.errors.OpError as exc:  # a peer died or hung: its collective failed or timed out
+                raise MovierecError(
+                    f"multi_worker training stopped: another worker failed or stopped answering "
+                    f"({type(exc).__name__}); this run wrote no outputs; see the other workers' logs"
+                ) from None
         validation = batches(val, VALIDATION_BATCH) if val is not None else None
         return model.fit(
             batches(rows, t.batch_size, seed=t.seed),
@@ -151,14 +159,14 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
     start = time.perf_counter()
     model = compiled(fit_rows)
-    with _curves_folder(live_dir, distribute.is_chief()) as tmp_live:
+    with _curves_folder(live_dir, distribute.is_chief(t.distribute)) as tmp_live:
         with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             history = train(model, fit_rows, val_rows, t.epochs, [*callbacks, DVCLiveCallback(live=live)])
             epochs_run = len(history["loss"])
             best_epoch = int(np.argmin(history["val_rmse"])) + 1 if early else epochs_run
             live.summary["best_epoch"] = best_epoch
     if early and t.refit:
-        if distribute.is_chief():
+        if distribute.is_chief(t.distribute):
             print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
         model = compiled(prepared.train)
         train(model, prepared.train, None, best_epoch, [])
@@ -235,7 +243,7 @@ def distributed_epochs(model, strategy, rows: Split, val: Split | None, t: Train
 
     train_data = distribute.this_workers_share(batches(rows, t.batch_size, seed=t.seed))
     val_data = distribute.this_workers_share(batches(val, VALIDATION_BATCH)) if val is not None else None
-    chief = distribute.is_chief()
+    chief = distribute.is_chief(t.distribute)
     history: dict[str, list] = {}
     hooks = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
@@ -326,7 +334,7 @@ def run(params: Params, name: str, prepared: Prepared, content_path: Path, model
 
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
     model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
-    if not distribute.is_chief():
+    if not distribute.is_chief(variant.train.distribute):
         return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
     export_predictions(model, len(prepared.user_ids), len(prepared.movie_ids), predictions_path)
