@@ -65,8 +65,10 @@ def human(n: float) -> str:
 
 def train(repo: Path, variant: str, workers: int) -> dict:
     extra = ["--workers", str(workers)] if workers > 1 else []
-    subprocess.run(["movierec", "train", variant, *extra], cwd=repo, check=True, capture_output=True)
-    subprocess.run(["movierec", "evaluate", variant], cwd=repo, check=True, capture_output=True)
+    for cmd in (["movierec", "train", variant, *extra], ["movierec", "evaluate", variant]):
+        done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     timing = json.loads((repo / "metrics/timing" / f"{variant}.json").read_text())
     rmse = json.loads((repo / "metrics/eval" / f"{variant}.json").read_text())["rmse"]
     return {**timing, "rmse": rmse}

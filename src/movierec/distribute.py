@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from movierec.errors import MovierecError
 from movierec.quiet import import_tensorflow
 
-# A collective (the per-step gradient all-reduce) that waits longer than this fails the run instead
-# of hanging: a worker that died, or a host that dropped off the network. Generous, because the
-# first step also waits for every worker to start and trace its graph.
-COLLECTIVE_TIMEOUT_SECONDS = 300
-
+# No per-collective timeout (`CommunicationOptions(timeout_seconds=...)`): TensorFlow arms it with a
+# sleeping thread per collective, and with one all-reduce per step the process ran out of threads
+# within an epoch here. A worker that dies is caught by the coordination service's heartbeats, which
+# MultiWorkerMirroredStrategy turns on: the other workers' next collective fails within seconds.
 
 @dataclass(frozen=True)
 class Task:
@@ -98,8 +97,7 @@ def make_strategy(kind: str):
     def start_runtime():
         import tensorflow as tf
 
-        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
-        made.append(tf.distribute.MultiWorkerMirroredStrategy(communication_options=options))
+        made.append(tf.distribute.MultiWorkerMirroredStrategy())
 
     if "tensorflow" in sys.modules:
         start_runtime()  # fails with TensorFlow's own message if the runtime has already started
