@@ -135,7 +135,8 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
         if custom_loop:
             try:
                 return distributed_epochs(model, strategy, rows, val, t, epochs, callbacks)
-            except tf.errors.OpError as exc:  # a peer died or hung: its collective failed or timed out
+            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+                # a peer died or stopped answering: this worker's collective failed
                 raise MovierecError(
                     f"multi_worker training stopped: another worker failed or stopped answering "
                     f"({type(exc).__name__}); this run wrote no outputs; see the other workers' logs"
