@@ -232,16 +232,20 @@ def distributed_epochs(model, strategy, rows: Split, val: Split | None, t: Train
                 strategy.run(step, args=next(iterator))
         return run
 
-    run_train, run_eval = runner(train_step), runner(eval_step)
-
-    def epoch_logs(dataset, run, chunk: int) -> dict:
+    def epoch_logs(rows_in_pass: int, batch_size: int, dataset, run_whole, run_short, chunk: int) -> dict:
+        """One pass; the shorter last batch goes through its own traced function: a collective keeps
+        the shapes it first ran with, so its sparse-gradient gather cannot change size mid-loop."""
         totals.assign(tf.zeros(3))
-        iterator, steps = iter(dataset), int(dataset.cardinality())
-        for done in range(0, steps, chunk):
-            run(iterator, tf.constant(min(chunk, steps - done)))
+        whole, rest = divmod(rows_in_pass, batch_size)
+        iterator = iter(dataset)
+        for done in range(0, whole, chunk):
+            run_whole(iterator, tf.constant(min(chunk, whole - done)))
+        if rest:
+            run_short(iterator, tf.constant(1))
         loss_sum, squared, n = (float(x) for x in totals.read_value().numpy())  # the one all-reduce
         return {"loss": loss_sum / n, **({"rmse": (squared / n) ** 0.5} if watch_rmse else {})}
 
+    run_train, run_train_last, run_eval = runner(train_step), runner(train_step), runner(eval_step)
     train_data = distribute.this_workers_share(batches(rows, t.batch_size, seed=t.seed))
     val_data = distribute.this_workers_share(batches(val, VALIDATION_BATCH)) if val is not None else None
     chief = distribute.is_chief(t.distribute)
@@ -252,9 +256,10 @@ def distributed_epochs(model, strategy, rows: Split, val: Split | None, t: Train
     for epoch in range(epochs):
         began = time.perf_counter()
         hooks.on_epoch_begin(epoch)
-        logs = epoch_logs(train_data, run_train, t.steps_per_execution)
+        logs = epoch_logs(len(rows), t.batch_size, train_data, run_train, run_train_last, t.steps_per_execution)
         if val_data is not None:
-            logs.update({f"val_{k}": v for k, v in epoch_logs(val_data, run_eval, 1 << 30).items()})
+            val_logs = epoch_logs(len(val), VALIDATION_BATCH, val_data, run_eval, run_eval, 1 << 30)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
         if chief:
             shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
             print(f"Epoch {epoch + 1}/{epochs}\n{time.perf_counter() - began:.1f}s - {shown}", flush=True)
