@@ -157,8 +157,8 @@ def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prep
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: worker 1 of 2 was killed by signal 9"), err
     assert not (prepared_project / "data/models").exists()
-    assert not (prepared_project / "metrics/train").exists() or not any((prepared_project / "metrics/train").iterdir())
     assert not (prepared_project / "metrics/timing").exists()
+    assert not [p for p in (prepared_project / "metrics").rglob("*") if "train" in p.parts and (p.is_file() or p.name.endswith(".tmp"))], "curves or their temp folder left"
 
 
 def _worker_pid(launcher: int, index: int) -> int:
@@ -196,3 +196,26 @@ def test_mirrored_on_the_cpu_matches_the_default(movielens, tmp_path):
         rmse[kind] = float(np.sqrt(np.mean((predicted - split.test.rating) ** 2)))
         assert (tmp_path / f"live_{kind}" / "metrics.json").is_file()
     assert rmse["none"] < 2.0 and abs(rmse["none"] - rmse["mirrored"]) < 5e-3, rmse
+
+
+def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(prepared_project):
+    """No launcher watches the workers on a real cluster: the chief itself must notice and stop."""
+    params = prepared_project / "params.yaml"
+    text = params.read_text().replace("distribute: none", "distribute: multi_worker").replace("epochs: 2\n", "epochs: 200\n", 1)
+    params.write_text(text)
+    chief, peer = (
+        subprocess.Popen(["movierec", "train", "collab"], cwd=prepared_project, env={**os.environ, "TF_CONFIG": config},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for config in distribute.local_tf_configs(2)
+    )
+    for line in chief.stdout:
+        if line.startswith("Epoch 2/"):
+            peer.kill()
+            break
+    out, err = chief.communicate(timeout=120)
+    peer.communicate()
+    assert chief.returncode != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: multi_worker training stopped: another worker failed"), err
+    assert not (prepared_project / "data/models").exists() and not (prepared_project / "metrics/timing").exists()
+    assert not [p for p in (prepared_project / "metrics").rglob("*") if "train" in p.parts and (p.is_file() or p.name.endswith(".tmp"))]

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 from movierec.errors import MovierecError
@@ -180,10 +181,7 @@ def launch(argv: list[str], workers: int, out=None) -> None:
             if failed:
                 break
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(procs)
         while not lines.empty():
             i, line = lines.get()
             out.write(f"[worker {i}] {line}")
@@ -192,6 +190,24 @@ def launch(argv: list[str], workers: int, out=None) -> None:
         i, code = failed
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         raise MovierecError(f"worker {i} of {workers} {how}; the run was stopped and wrote no outputs (its log is above)")
+
+
+STOP_GRACE_SECONDS = 10
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Interrupt the workers still running (SIGINT: their atomic writes clean up their temp files),
+    then kill those that have not exited within the grace period (stuck in a collective)."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _forward(i: int, proc: subprocess.Popen, lines: queue.Queue) -> None:
