@@ -142,10 +142,11 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
 
 
 def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prepared_project):
-    params = prepared_project / "params.yaml"
-    params.write_text(params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1))
+    params = prepared_project / "params.yaml"  # as `dvc exp run -S train.distribute=multi_worker -S train.workers=2` sets them
+    text = params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1)
+    params.write_text(text.replace("distribute: none", "distribute: multi_worker").replace("workers: 1", "workers: 2"))
     proc = subprocess.Popen(
-        ["movierec", "train", "collab", "--workers", "2"], cwd=prepared_project,
+        ["movierec", "train", "collab"], cwd=prepared_project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     for line in proc.stdout:

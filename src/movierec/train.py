@@ -6,6 +6,9 @@ Two regimes, chosen by `train.early_stopping_patience`:
 - >0: a validation split is carved from the training rows (`validation_fraction`, seeded); training
   stops when its RMSE stops improving and keeps the best epoch. With `refit`, a fresh model is then
   trained on all training rows for that many epochs. The test split is never read.
+
+Both run under the `train.distribute` strategy (`movierec.distribute`): `model.fit` for none and
+mirrored, `distributed_epochs` for multi_worker, where only the chief writes outputs.
 """
 
 from __future__ import annotations
