@@ -220,3 +220,32 @@ def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(p
     assert len(lines) == 1 and lines[0].startswith("Error: multi_worker training stopped: another worker failed"), err
     assert not (prepared_project / "data/models").exists() and not (prepared_project / "metrics/timing").exists()
     assert not [p for p in (prepared_project / "metrics").rglob("*") if "train" in p.parts and (p.is_file() or p.name.endswith(".tmp"))]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_launcher_stops_its_workers_and_leaves_no_outputs(prepared_project, sig):
+    """What `dvc repro` being interrupted, or killed, does to a launched run: no orphan worker
+    keeps training and writes a model afterwards."""
+    params = prepared_project / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1))
+    proc = subprocess.Popen(["movierec", "train", "collab", "--workers", "2"], cwd=prepared_project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("[worker 0] Epoch 2/"):
+            workers = [_worker_pid(proc.pid, index=i) for i in (0, 1)]
+            proc.send_signal(sig)
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    deadline = time.time() + 30
+    while any(os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid)]
+    assert not (prepared_project / "data/models").exists() and not (prepared_project / "metrics/timing").exists()
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

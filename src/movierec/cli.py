@@ -140,7 +140,8 @@ def train(ctx, variant, workers):
     p = _params(ctx)
     t = p.variant(variant).train
     if workers is not None:
-        p = p.with_distribution(variant, "multi_worker" if workers > 1 else t.distribute, workers)
+        single = "none" if t.distribute == "multi_worker" else t.distribute
+        p = p.with_distribution(variant, "multi_worker" if workers > 1 else single, workers)
         t = p.variant(variant).train
     if distribute.should_launch(t.distribute, t.workers):
         argv = [sys.executable, "-m", "movierec.cli", "--params", ctx.obj["params_file"], "train", variant]

@@ -152,19 +152,22 @@ def launch(argv: list[str], workers: int, out=None) -> None:
     """Run `argv` as `workers` local processes, each with its own TF_CONFIG; forward their output line
     by line as "[worker i] ..."; return when all succeed. If one fails, stop the others and raise a
     one-line MovierecError (outputs are written only by the chief, atomically, after success, so a
-    failed run leaves none)."""
+    failed run leaves none). The workers die with the launcher, even if it is killed (SIGKILL)."""
     out = out or sys.stdout
     lines: queue.Queue = queue.Queue()
-    procs = []
-    for i, tf_config in enumerate(local_tf_configs(workers)):
-        env = {**os.environ, "TF_CONFIG": tf_config, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        threading.Thread(target=_forward, args=(i, proc, lines), daemon=True).start()
-        procs.append(proc)
+    procs = [
+        subprocess.Popen(argv, env={**os.environ, "TF_CONFIG": tf_config, "PYTHONUNBUFFERED": "1"},
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+        for tf_config in local_tf_configs(workers)
+    ]
+    readers = [threading.Thread(target=_forward, args=(i, proc, lines), daemon=True) for i, proc in enumerate(procs)]
+    for reader in readers:
+        reader.start()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the workers
     failed = None
     try:
         running = set(range(workers))
-        while running:
+        while running and not failed:
             try:
                 i, line = lines.get(timeout=0.2)
                 out.write(f"[worker {i}] {line}")
@@ -173,15 +176,14 @@ def launch(argv: list[str], workers: int, out=None) -> None:
                 pass
             for i in sorted(running):
                 code = procs[i].poll()
-                if code is None:
-                    continue
-                running.discard(i)
-                if code != 0 and failed is None:
-                    failed = (i, code)
-            if failed:
-                break
+                if code is not None:
+                    running.discard(i)
+                    failed = failed or ((i, code) if code != 0 else None)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _stop(procs)
+        for reader in readers:
+            reader.join(timeout=5)
         while not lines.empty():
             i, line = lines.get()
             out.write(f"[worker {i}] {line}")
@@ -192,6 +194,19 @@ def launch(argv: list[str], workers: int, out=None) -> None:
         raise MovierecError(f"worker {i} of {workers} {how}; the run was stopped and wrote no outputs (its log is above)")
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the launcher dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 STOP_GRACE_SECONDS = 10
 
 
@@ -200,13 +215,13 @@ def _stop(procs: list[subprocess.Popen]) -> None:
     then kill those that have not exited within the grace period (stuck in a collective)."""
     for proc in procs:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
+            proc.send_signal(signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for proc in procs:
         try:
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
 
 
