@@ -30,6 +30,7 @@ from movierec.quiet import import_tensorflow
 # within an epoch here. A worker that dies is caught by the coordination service's heartbeats, which
 # MultiWorkerMirroredStrategy turns on: the other workers' next collective fails within seconds.
 
+
 @dataclass(frozen=True)
 class Task:
     """This process's place in a `TF_CONFIG` cluster."""
