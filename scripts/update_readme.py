@@ -11,6 +11,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - dag:      `dvc dag --md`;
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
+- ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 and in benchmarks/README.md, blocks train_speed, cli_speed and pipeline: those files, as printed.
 """
 
@@ -150,6 +151,7 @@ def main() -> None:
     keep = lines[:2] + [line for line in lines[2:] if re.search(r"\| (rmse|mae|ndcg_at_10) ", line)]
     text = fill(text, "diff", f"```\n$ dvc metrics diff {DIFF_FROM} HEAD --md   # RMSE, MAE, NDCG@10 rows\n" + "\n".join(keep) + "\n```\n")
     text = fill(text, "speed", speed_summary())
+    text = fill(text, "ulp", "```\n" + benchmark_output("ulp_sensitivity") + "```\n")
     readme.write_text(text)
 
     bench = ROOT / "benchmarks" / "README.md"

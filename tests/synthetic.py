@@ -62,3 +62,24 @@ def zip_movielens(folder: Path, zip_path: Path) -> Path:
 
 def sha256s(folder: Path) -> dict[str, str]:
     return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest() for name in ("ratings.csv", "movies.csv")}
+
+
+def make_sparse_movielens(folder: Path, n_ratings: int = 3000, n_users: int = 20, n_movies: int = 1200, seed: int = 0) -> Path:
+    """Like the first 3,000 rows of latest-small: few users, a large catalogue, so hardly any movie has
+    20 ratings. Movie popularity is skewed (Zipf); each user rates n_ratings / n_users distinct movies."""
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = 1.0 / np.arange(1, n_movies + 1) ** 0.7
+    per_user = n_ratings // n_users
+    rows = []
+    for user in range(1, n_users + 1):
+        for m in rng.choice(n_movies, size=per_user, replace=False, p=weights / weights.sum()):
+            rows.append((user, int(m) * 3 + 1, float(rng.integers(1, 11)) / 2, 964982703 + len(rows)))
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(folder / "ratings.csv", index=False)
+    pd.DataFrame({
+        "movieId": np.arange(n_movies) * 3 + 1,
+        "title": [f"Picture {i} ({1950 + i % 70})" for i in range(n_movies)],
+        "genres": [CLUSTERS[i % len(CLUSTERS)][0] for i in range(n_movies)],
+    }).to_csv(folder / "movies.csv", index=False)
+    return folder

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from movierec import baselines, evaluate, ranking
+from movierec import baselines, evaluate, scoring
 from movierec.prepare import Split
 
 
@@ -68,9 +68,9 @@ def test_most_popular_ranks_by_training_count_and_skips_seen_movies():
     train = split([0, 1, 2, 0, 1, 2, 2], [2, 2, 2, 0, 0, 3, 1], [1, 1, 1, 1, 1, 1, 1])  # counts: m2=3, m0=2, m3=1, m1=1, m4=0
     model = baselines.fit_most_popular(train, 4, 5)
     np.testing.assert_array_equal(model.predict([3, 3, 3, 3, 3], [0, 1, 2, 3, 4]), [2, 1, 3, 1, 0])
-    scores = ranking.score_all(model.predict, 4, 5)
-    seen = ranking.seen_mask(train.user, train.movie, 4, 5)
-    top = ranking.top_k(scores, seen, 3)
+    np.testing.assert_array_equal(model.score_users(np.array([3, 0])), [[2, 1, 3, 1, 0]] * 2)  # the same for everyone
+    rated = scoring.RatedIndex.from_pairs(train.user, train.movie, 4)
+    top, _ = scoring.top_k_of_users(model.score_users, np.arange(4), 5, rated, 3)
     np.testing.assert_array_equal(top[3], [2, 0, 1])  # new user: m1 and m3 tie at 1, lower index first
     np.testing.assert_array_equal(top[0], [1, 3, 4])  # user 0 already rated m2 and m0
 
@@ -91,3 +91,25 @@ def test_bias_model_beats_global_mean_and_matches_surprise_on_the_real_split(rea
     bias_rmse = rmse(baselines.fit_biases(p.train, n_users, n_movies))
     assert bias_rmse < mean_rmse
     assert abs(bias_rmse - 0.877) < 0.01  # Surprise BaselineOnly: 0.877
+
+
+def test_ease_gives_the_closed_form_weights_with_a_zero_diagonal():
+    # 3 users x 3 movies, who rated what (ratings' values do not matter to EASE).
+    users, movies = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 0])
+    train = Split(users, movies, np.array([5.0, 1.0, 3.0, 4.0, 2.0]))
+    model = baselines.fit_ease(train, 3, 3, reg=2.0)
+    x = np.zeros((3, 3))
+    x[users, movies] = 1
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(3))
+    expected = np.eye(3) - p / np.diag(p)[None, :]
+    np.testing.assert_allclose(model.weights, expected, atol=1e-6)
+    assert np.all(np.diag(model.weights) == 0)
+    np.testing.assert_allclose(model.score_users(np.array([2, 0])), x[[2, 0]] @ expected, atol=1e-6)
+
+
+def test_ease_counts_a_repeated_pair_once_and_rejects_a_bad_reg():
+    once = baselines.fit_ease(Split(np.array([0, 1]), np.array([0, 1]), np.ones(2)), 2, 2, reg=1.0)
+    twice = baselines.fit_ease(Split(np.array([0, 0, 1]), np.array([0, 0, 1]), np.ones(3)), 2, 2, reg=1.0)
+    np.testing.assert_array_equal(once.weights, twice.weights)
+    with pytest.raises(ValueError, match="reg must be > 0"):
+        baselines.fit_ease(Split(np.array([0]), np.array([0]), np.ones(1)), 1, 1, reg=0.0)

@@ -155,18 +155,18 @@ def test_pickled_npz_is_refused(workdir):
 # ---------------------------------------------------------------- download
 
 
-def _download_params(workdir, url, sha):
-    write_params(workdir / "params.yaml", {"data": {"url": url, "sha256": sha}})
+def _download_params(workdir, base_url, sha, dataset="ml-latest-small"):
+    write_params(workdir / "params.yaml", {"data": {"dataset": dataset, "base_url": base_url, "sha256": sha}})
 
 
 def test_download_from_local_server_with_good_checksum(workdir, http_server, movielens, monkeypatch):
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
     root, base = http_server
     zip_movielens(movielens, root / "ml-latest-small.zip")
-    _download_params(workdir, f"{base}/ml-latest-small.zip", sha256s(movielens))
+    _download_params(workdir, base, sha256s(movielens))
     result = invoke("download")
     assert result.exit_code == 0, result.output
-    got = workdir / "data/raw/ml-latest-small/ratings.csv"
+    got = workdir / "data/raw/movielens/ratings.csv"
     assert got.read_bytes() == (movielens / "ratings.csv").read_bytes()
 
 
@@ -175,7 +175,7 @@ def test_download_checksum_mismatch_leaves_nothing(workdir, http_server, moviele
     root, base = http_server
     zip_movielens(movielens, root / "ml-latest-small.zip")
     wrong = {**sha256s(movielens), "ratings.csv": "0" * 64}
-    _download_params(workdir, f"{base}/ml-latest-small.zip", wrong)
+    _download_params(workdir, base, wrong)
     assert_one_line_error(invoke("download"), "ratings.csv: SHA-256", "does not match")
     assert not (workdir / "data/raw").exists()
     assert list((workdir / "data").iterdir()) == []  # no temp folder either
@@ -185,28 +185,28 @@ def test_download_stops_at_size_cap(workdir, http_server, movielens, monkeypatch
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
     root, base = http_server
     (root / "ml-latest-small.zip").write_bytes(b"x" * 300_000)
-    write_params(workdir / "params.yaml", {"data": {"url": f"{base}/ml-latest-small.zip", "max_download_mb": 0.1}})
+    write_params(workdir / "params.yaml", {"data": {"base_url": base, "max_download_mb": 0.1}})
     assert_one_line_error(invoke("download"), "exceeds data.max_download_mb")
     assert not (workdir / "data/raw").exists()
 
 
 def test_offline_without_mirror_says_how_to_provide_the_file(workdir, monkeypatch):
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
-    write_params(workdir / "params.yaml", {"data": {"url": "http://127.0.0.1:9/ml-latest-small.zip"}})
+    write_params(workdir / "params.yaml", {"data": {"base_url": "http://127.0.0.1:9"}})
     assert_one_line_error(invoke("download"), "could not download", data.MIRROR_ENV)
 
 
 def test_plain_http_is_refused_off_loopback(workdir, monkeypatch):
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
-    write_params(workdir / "params.yaml", {"data": {"url": "http://example.org/ml-latest-small.zip"}})
-    assert_one_line_error(invoke("download"), "data.url", "must use https")
+    write_params(workdir / "params.yaml", {"data": {"base_url": "http://example.org"}})
+    assert_one_line_error(invoke("download"), "data.base_url", "must use https")
 
 
 def test_mirror_may_name_the_zip_itself(workdir, mirror, movielens, monkeypatch):
     monkeypatch.setenv(data.MIRROR_ENV, str(mirror / "ml-latest-small.zip"))
-    _download_params(workdir, "https://unused.invalid/x.zip", sha256s(movielens))
+    _download_params(workdir, "https://unused.invalid", sha256s(movielens))
     assert invoke("download").exit_code == 0
-    assert (workdir / "data/raw/ml-latest-small/movies.csv").is_file()
+    assert (workdir / "data/raw/movielens/movies.csv").is_file()
 
 
 def test_mirror_without_zip_is_a_clear_error(workdir, tmp_path, monkeypatch):
@@ -223,7 +223,7 @@ def test_path_traversal_zip_is_refused(workdir, tmp_path, movielens, monkeypatch
     with zipfile.ZipFile(zip_path, "a") as archive:
         archive.writestr(entry, "pwned")
     monkeypatch.setenv(data.MIRROR_ENV, str(mirror))
-    _download_params(workdir, "https://unused.invalid/x.zip", sha256s(movielens))
+    _download_params(workdir, "https://unused.invalid", sha256s(movielens))
     assert_one_line_error(invoke("download"), "refusing unsafe entry")
     assert not (workdir / "data/raw").exists()
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,28 +58,6 @@ def test_nearest_skips_zero_rows_and_breaks_ties_by_index():
     assert len(explore.nearest(vectors, 0, k=2)[0]) == 2
     with pytest.raises(MovierecError, match="no vector"):
         explore.nearest(vectors, 2, k=3)
-
-
-# ---------------------------------------------------------------- recommend
-
-
-def test_recommend_for_user_returns_exactly_k_unrated_movies_best_first():
-    rng = np.random.default_rng(1)
-    scores = rng.random(200)
-    rated = rng.random(200) < 0.7
-    scores[rated] += 10  # rated movies score best: they must still never come back
-    idx, top = explore.recommend_for_user(scores, rated, k=10)
-    assert len(idx) == 10
-    assert not rated[idx].any()
-    assert (np.diff(top) <= 0).all()
-    unrated = np.flatnonzero(~rated)
-    assert top[0] == scores[unrated].max()
-    assert set(explore.recommend_for_user(scores, rated, k=10_000)[0]) == set(unrated)
-
-
-def test_recommend_for_user_ranks_nan_last_and_ties_by_index():
-    idx, _ = explore.recommend_for_user(np.array([np.nan, 1.0, 2.0, 1.0, 5.0]), np.array([0, 0, 0, 0, 1], bool), 4)
-    assert idx.tolist() == [2, 1, 3, 0]
 
 
 # ---------------------------------------------------------------- titles
@@ -195,8 +175,28 @@ def test_genre_coherence_is_seeded_and_needs_enough_movies():
     vectors, genres, _ = clustered(n_per=20)
     mask = np.ones(60, bool)
     assert explore.genre_coherence(vectors, genres, mask, seed=1) == explore.genre_coherence(vectors, genres, mask, seed=1)
-    with pytest.raises(MovierecError, match="only 10 eligible"):
-        explore.genre_coherence(vectors, genres, np.arange(60) < 10, k=10)
+    too_few = explore.genre_coherence(vectors, genres, np.arange(60) < 10, k=10)
+    assert too_few["genre_coherence"] is None and too_few["random_baseline"] is None
+    assert "only 10 eligible movies" in too_few["reason"] and "k=10" in too_few["reason"]
+
+
+def test_genre_coherence_in_blocks_equals_one_pass(monkeypatch):
+    vectors, genres, _ = clustered(n_per=70, noise=1.0)
+    mask = np.ones(len(genres), bool)
+    whole = explore.genre_coherence(vectors, genres, mask, k=10, seed=4)
+    monkeypatch.setattr(explore, "COHERENCE_BLOCK", 1000)  # 4 rows at a time
+    assert explore.genre_coherence(vectors, genres, mask, k=10, seed=4) == whole
+    # and the one-pass definition: eligible x eligible similarities and one (n, n) draw of noise
+    unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    hot = explore.genre_matrix(genres)[0].astype(np.float32)
+    overlap = (hot @ hot.T) > 0
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    noise = np.random.default_rng(4).random(sims.shape, dtype=np.float32)
+    np.fill_diagonal(noise, np.inf)
+    share = lambda picks: float(np.take_along_axis(overlap, picks, axis=1).mean())  # noqa: E731
+    assert whole["genre_coherence"] == share(np.argpartition(-sims, 9, axis=1)[:, :10])
+    assert whole["random_baseline"] == share(np.argpartition(noise, 9, axis=1)[:, :10])
 
 
 def test_genre_coherence_never_counts_a_movie_as_its_own_neighbour():
@@ -235,6 +235,13 @@ def test_embedding_map_writes_a_two_panel_png(synthetic, tmp_path):
 
     height, width = matplotlib.image.imread(out).shape[:2]
     assert width > 1.5 * height  # two side-by-side panels
+
+
+def test_embedding_map_of_too_few_movies_draws_a_note_instead_of_failing(synthetic, tmp_path):
+    movies, matrix, _ = synthetic
+    out = tmp_path / "map.png"
+    rows = explore.embedding_map(matrix[:2], movies["title"][:2], ["Drama", "Drama"], [], out)
+    assert len(rows) == 2 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])
@@ -300,3 +307,25 @@ def test_well_known_titles_are_found_by_their_common_names():
         "pulp fiction (1994)": 2,
     }
     assert {query: explore.match_title(query, movies) for query in common} == common
+
+
+def test_well_known_movies_fall_back_to_the_most_rated_when_the_titles_are_absent():
+    titles = ["A (2001)", "B (2002)", "C (2003)", "D (2004)"]
+    assert explore.well_known_titles(titles, np.array([3, 9, 0, 3]), n=3) == ["B (2002)", "A (2001)", "D (2004)"]
+    with_one = titles + ["Toy Story (1995)"]
+    assert explore.well_known_titles(with_one, np.array([3, 9, 0, 3, 1])) == ["Toy Story (1995)"]
+
+
+def test_explore_on_tiny_data_writes_missing_metrics_with_a_reason_and_maps_every_rated_movie(synthetic, tmp_path):
+    movies, matrix, _ = synthetic
+    train_movie = np.repeat(np.arange(len(movies)), 2)  # 2 ratings each: no movie has MIN_RATINGS
+    out = {name: tmp_path / name for name in ("coherence.json", "neighbours.json", "map.png", "projector")}
+    coherence = explore.explore_spaces(
+        matrix, matrix, movies, train_movie, 0, out["coherence.json"], out["neighbours.json"], out["map.png"], out["projector"]
+    )
+    assert coherence["learned"]["genre_coherence"] is None and "only 0 eligible" in coherence["learned"]["reason"]
+    assert json.loads(out["coherence.json"].read_text()) == coherence
+    table = json.loads(out["neighbours.json"].read_text())
+    assert len(table["learned"]) == len(explore.WELL_KNOWN)  # the 8 most-rated stand in for the absent titles
+    assert out["map.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out["projector"] / "vectors.tsv").is_file()

@@ -48,7 +48,7 @@ def test_output_stays_in_rating_range():
 @pytest.mark.parametrize("with_content", [True, False])
 def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_content):
     content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
-    variant = MFVariant(architecture="mf", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
+    variant = MFVariant(architecture="mf", shared="train", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
     net = models.build(variant, PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.5)
     u, m = np.array([2, 5]), np.array([1, 10])
     w = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}
@@ -82,23 +82,46 @@ def test_mf_movie_vectors_include_the_content_projection():
 
 @pytest.mark.parametrize("variant", ["collab", "mf_content"])
 def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
-    from movierec.evaluate import load_predictions, matrix_predictor
+    from movierec.evaluate import FACTOR_KEYS, load_predictions
+    from movierec.params import EvaluateParams
+    from movierec.prepare import Prepared, Split
+    from movierec.scoring import factor_scorer
     from movierec.train import export_predictions
 
-    content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
-    net = models.build(PARAMS.variants[variant], PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.0)
-    export_predictions(net, 7, 11, tmp_path / "p.npz")
+    n_users, n_movies = 7, 11
+    content = np.random.default_rng(1).normal(size=(n_movies, 4)).astype(np.float32)
+    net = models.build(PARAMS.variants[variant], PARAMS.model, n_users=n_users, n_movies=n_movies, rating_range=(0.0, 5.0), content=content, global_mean=3.0)
+    if variant == "mf_content":  # non-zero biases, so the factor tables are really checked
+        for name in ("user_bias", "movie_bias"):
+            layer = net.get_layer(name)
+            layer.set_weights([np.random.default_rng(2).normal(size=layer.get_weights()[0].shape).astype(np.float32)])
+    train = Split(np.array([0, 0, 1, 2, 3, 4, 5, 6]), np.array([0, 1, 2, 3, 4, 5, 6, 7]), np.full(8, 3.0))
+    test = Split(np.array([0, 1, 6, 2]), np.array([9, 10, 8, 0]), np.array([5.0, 4.0, 4.5, 1.0]))
+    prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)
+    e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=4, max_users=0, seed=0)
+    export_predictions(net, prepared, e, tmp_path / "p.npz")
     saved = load_predictions(tmp_path / "p.npz")
-    users, movies = np.repeat(np.arange(7), 11), np.tile(np.arange(11), 7)
-    expected = net.predict([users, movies], verbose=0).reshape(7, 11)
-    np.testing.assert_allclose(saved["ratings"], expected, rtol=1e-6)
-    np.testing.assert_allclose(matrix_predictor(saved["ratings"])(np.array([6, 0]), np.array([10, 3])), expected[[6, 0], [10, 3]], rtol=1e-6)
+    users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)
+    expected = net.predict([users, movies], verbose=0).reshape(n_users, n_movies)
+    np.testing.assert_allclose(saved["test_predictions"], expected[test.user, test.movie], rtol=1e-6)
+    np.testing.assert_array_equal(saved["top_users"], [0, 1, 6])  # the users with a relevant test movie
+    for row, user in enumerate(saved["top_users"]):
+        candidates = np.setdiff1d(np.arange(n_movies), train.movie[train.user == user])
+        best = candidates[np.argsort(-expected[user, candidates], kind="stable")[:4]]
+        np.testing.assert_array_equal(saved["top_movies"][row], best)
+        np.testing.assert_allclose(saved["top_scores"][row], expected[user, best], rtol=1e-6)
+    assert saved["top_movies"].dtype == np.int32 and saved["top_movies"].shape == (3, 4)
     np.testing.assert_array_equal(saved["movie_vectors"], models.movie_vectors(net))
     assert int(saved["n_params"]) == net.count_params()
+    if variant == "mf_content":  # what recommend scores any user with, without Keras
+        score = factor_scorer(float(saved["offset"]), saved["user_bias"], saved["movie_bias"], saved["user_factors"], saved["movie_vectors"])
+        np.testing.assert_allclose(score(np.arange(n_users)), expected, rtol=1e-5, atol=1e-5)  # float32, another summation order
+    else:
+        assert not set(FACTOR_KEYS) & set(saved)
     only = load_predictions(tmp_path / "p.npz", "movie_vectors")
     assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
-    export_predictions(net, 7, 11, tmp_path / "again.npz")
+    export_predictions(net, prepared, e, tmp_path / "again.npz")
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 

@@ -27,6 +27,10 @@ def test_repo_params_are_valid():
         ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
         ("train", "distribute", "ring", "train.distribute: 'ring' is not accepted; use one of none, mirrored, multi_worker"),
         ("train", "workers", 0, "train.workers: 0 is out of range; accepted: [1, inf]"),
+        ("evaluate", "max_users", -1, "evaluate.max_users: -1 is out of range; accepted: [0, inf]"),
+        ("evaluate", "top_n", 0, "evaluate.top_n: 0 is out of range"),
+        ("data", "dataset", "ml-2m", "data.dataset: 'ml-2m' is not accepted; use one of ml-latest-small, ml-100k, ml-1m"),
+        ("embed", "source", "plots", "embed.source: 'plots' is not accepted; use one of text, genome"),
     ],
 )
 def test_bad_values_name_the_parameter_and_accepted_values(section, key, value, message):
@@ -75,4 +79,12 @@ def test_multi_worker_with_tensorboard_is_refused_before_training(tmp_path):
     params["train"].update(distribute="multi_worker", tensorboard=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match="train.tensorboard is not supported with train.distribute=multi_worker"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_ranking_k_cannot_exceed_the_stored_list_length(tmp_path):
+    params = raw()
+    params["evaluate"].update(k=60, top_n=50)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"evaluate.k \(60\) must not exceed evaluate.top_n \(50\)"):
         load_params(tmp_path / "params.yaml")

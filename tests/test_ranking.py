@@ -2,58 +2,16 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse
 
 from movierec import baselines, evaluate, ranking
+from movierec.params import BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
 
-# ---------------------------------------------------------------- score_all
+BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_max_movies=20000)
 
 
-def test_score_all_fills_users_by_movies_in_batches():
-    calls = []
-
-    def predict(u, m):
-        calls.append(len(u))
-        return u * 10 + m
-
-    scores = ranking.score_all(predict, n_users=3, n_movies=4, users=np.array([2, 0]), batch_rows=1)
-    assert scores.dtype == np.float32
-    np.testing.assert_array_equal(scores, [[20, 21, 22, 23], [0, 1, 2, 3]])
-    assert calls == [4, 4]
-    np.testing.assert_array_equal(ranking.score_all(predict, 3, 4, batch_rows=2)[:, 0], [0, 10, 20])
-
-
-def test_score_all_rejects_unknown_users():
-    with pytest.raises(ValueError, match="users"):
-        ranking.score_all(lambda u, m: u + m, 3, 4, users=np.array([3]))
-
-
-# ---------------------------------------------------------------- top_k
-
-
-def test_top_k_excludes_train_movies_and_breaks_ties_by_lower_index():
-    scores = np.array([[0.5, 0.9, 0.9, 0.1, 0.9], [1.0, 1.0, 1.0, 1.0, 1.0]])
-    exclude = np.array([[False, False, True, False, False], [False, True, False, False, False]])
-    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 3), [[1, 4, 0], [0, 2, 3]])
-
-
-def test_top_k_accepts_a_sparse_mask():
-    scores = np.array([[3.0, 2.0, 1.0]])
-    exclude = scipy.sparse.csr_matrix(np.array([[True, False, False]]))
-    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 2), [[1, 2]])
-
-
-def test_top_k_pads_when_k_exceeds_the_candidates():
-    scores = np.array([[-np.inf, 2.0, 1.0], [0.0, 0.0, 0.0]])
-    exclude = np.array([[False, True, False], [True, True, True]])
-    # the -inf movie is still a candidate, ranked before nothing; excluded movies never appear
-    np.testing.assert_array_equal(ranking.top_k(scores, exclude, 5), [[2, 0, -1, -1, -1], [-1, -1, -1, -1, -1]])
-
-
-def test_top_k_ranks_nan_scores_last():
-    np.testing.assert_array_equal(ranking.top_k(np.array([[np.nan, 1.0, 2.0]]), np.zeros((1, 3), bool), 3), [[2, 1, 0]])
-
+def evaluate_params(k=10, max_users=0, seed=0):
+    return EvaluateParams(k=k, relevance_threshold=4.0, top_n=max(k, 50), max_users=max_users, seed=seed)
 
 # ---------------------------------------------------------------- ranking_metrics
 
@@ -120,15 +78,14 @@ def test_keys_carry_k_and_only_the_first_k_columns_count():
     assert got["coverage"] == pytest.approx(3 / 6)
 
 
-def test_evaluate_ranking_never_recommends_train_movies():
+def test_baselines_never_recommend_train_movies():
     # user 0 rated movies 0 and 1 in train; the most popular is movie 0, then 1, then 2.
     train = Split(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 0]), np.ones(5))
     test = Split(np.array([0, 0, 1]), np.array([2, 3, 3]), np.array([5.0, 3.0, 4.0]))
     prepared = Prepared(np.arange(3), np.arange(4), train, test)
-    model = baselines.fit_most_popular(train, 3, 4)
-    got = ranking.evaluate_ranking(model.predict, prepared, k=1, relevance_threshold=4.0)
+    results = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=1), (0.0, 5.0))
     # both evaluated users get movie 2 (count 0, ties with 3 go to the lower index): user 0 hits, user 1 misses
-    assert got == {
+    assert {key: value for key, value in results["most_popular"][0].items()} == {
         "precision_at_1": 0.5,
         "recall_at_1": 0.5,
         "ndcg_at_1": 0.5,
@@ -136,7 +93,20 @@ def test_evaluate_ranking_never_recommends_train_movies():
         "hit_rate_at_1": 0.5,
         "coverage": 0.25,
         "n_users_evaluated": 2,
+        "n_users_eligible": 2,
+        "users_sampled": False,
+        "n_params": 4,
     }
+
+
+def test_a_sample_of_users_is_measured_on_its_own_test_rows_and_says_so():
+    test = Split(*(np.array(c) for c in zip(*TEST_ROWS)))
+    users = np.array([0, 3])
+    got = ranking.measure_lists(LISTS[users], users, 3, test, k=3, relevance_threshold=4.0, n_movies=6)
+    full = metrics_for()
+    assert got["n_users_evaluated"] == 2 and got["n_users_eligible"] == 3 and got["users_sampled"] is True
+    assert got["precision_at_3"] == pytest.approx((2 / 3 + 0) / 2)
+    assert got["precision_at_3"] != pytest.approx(full["precision_at_3"])
 
 
 # ---------------------------------------------------------------- rmse_by_bucket
@@ -165,9 +135,30 @@ def test_rmse_by_bucket_labels_follow_the_edges():
 @pytest.mark.slow
 def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
     p = real_prepared
-    model = baselines.fit_most_popular(p.train, len(p.user_ids), len(p.movie_ids))
-    got = ranking.evaluate_ranking(model.predict, p, k=10, relevance_threshold=4.0)
+    got = baselines.evaluate_baselines(p, BASELINE_PARAMS, evaluate_params(), (0.0, 5.0))["most_popular"][0]
     assert got["n_users_evaluated"] == 590
     reference = {"precision_at_10": 0.095, "recall_at_10": 0.109, "ndcg_at_10": 0.140, "map_at_10": 0.075, "hit_rate_at_10": 0.510}
     for key, value in reference.items():
         assert got[key] == pytest.approx(value, abs=0.003), key
+
+
+def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_so():
+    rng = np.random.default_rng(0)
+    users, movies = rng.integers(0, 30, 400), rng.integers(0, 25, 400)
+    keys = np.unique(users * 25 + movies)
+    split = Split(keys // 25, keys % 25, rng.choice([1.0, 4.0, 5.0], len(keys)))
+    n = len(keys) // 5
+    prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
+    capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_max_movies=24)
+    skipped = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))["ease"]
+    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2] is None
+    fitted = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))["ease"]
+    metrics, _, curve = fitted
+    assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24
+    # The curve at k = 5 is the reported @5 figure; recall never falls as the list grows.
+    assert curve["recall"][4] == pytest.approx(metrics["recall_at_5"]) and curve["ndcg"][4] == pytest.approx(metrics["ndcg_at_5"])
+    assert np.all(np.diff(curve["recall"]) >= 0) and curve["k"] == list(range(1, 51))
+    from movierec.report import render_report
+
+    report = render_report({"ease": skipped[0], "bias": fitted[0]}, {"n_test": n, "n_users": 30, "n_movies": 25}, 5, 4.0)
+    assert "ease: skipped:" in report

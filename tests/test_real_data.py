@@ -21,7 +21,7 @@ def test_download_real_archive_from_local_server_and_prepare_matches_notebook(sh
     (root / "ml-latest-small.zip").symlink_to(shared_data / "ml-latest-small.zip")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(data.MIRROR_ENV, raising=False)
-    write_params(tmp_path / "params.yaml", {"data": {"url": f"{base}/ml-latest-small.zip"}})
+    write_params(tmp_path / "params.yaml", {"data": {"base_url": base}})
     runner = CliRunner()
     result = runner.invoke(cli, ["download"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -62,7 +62,7 @@ def test_content_dim_larger_than_vocabulary_is_a_clear_error(movielens):
 def test_texts_work_without_tags(movielens):
     (movielens / "tags.csv").unlink()
     texts = content.movie_texts(data.load_movies(movielens), data.load_tags(movielens))
-    assert texts.iloc[0].startswith("Film 0, The (1980) Animation Children Comedy")
+    assert texts.iloc[0].startswith("Film 0, The 1980s Animation Children Comedy")
 
 
 def test_align_orders_by_encoder_and_fills_zeros(tmp_path):

@@ -3,6 +3,7 @@
 All three are `mu + user_bias[u] + item_bias[m]` with different fits: the global mean (no biases), the
 regularised user + item bias model (what a neural recommender must beat to have learned any taste),
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
+Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from movierec.prepare import Split
+from movierec.evaluate import evaluate_ratings
+from movierec.params import BaselineParams, EvaluateParams
+from movierec.prepare import Prepared, Split
+from movierec.ranking import measure_lists, ranking_curve
+from movierec.scoring import RatedIndex, factor_scorer, ranking_users, top_k_of_users
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class Baseline:
 
     def predict(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
         return self.mu + self.user_bias[np.asarray(users)] + self.item_bias[np.asarray(movies)]
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_movies) scores: a block for `scoring.top_k_of_users`, same values as `predict`."""
+        return factor_scorer(self.mu, self.user_bias, self.item_bias)(np.asarray(users))
 
 
 def fit_global_mean(train: Split, n_users: int, n_movies: int) -> Baseline:
@@ -61,3 +70,95 @@ def _shrunk_mean(index: np.ndarray, residual: np.ndarray, counts: np.ndarray, re
 def fit_most_popular(train: Split, n_users: int, n_movies: int) -> Baseline:
     """Scores each movie by its number of training ratings: the same list for everyone (ranking only)."""
     return Baseline(0.0, np.zeros(n_users), np.bincount(train.movie, minlength=n_movies).astype(np.float64))
+
+
+BASELINES = ("global_mean", "bias", "most_popular", "ease")
+
+
+def evaluate_baselines(
+    prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]
+) -> dict[str, tuple[dict, dict | None, dict | None]]:
+    """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants.
+
+    The global mean ranks nothing (one big tie); most-popular's and EASE's scores are not ratings.
+    EASE is skipped, with the reason in its metrics, when the catalogue is above `ease_max_movies`.
+    """
+    train, test = prepared.train, prepared.test
+    n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
+    bias = fit_biases(train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
+    # name: (model, is a rating predictor, is a ranking, parameter count)
+    models = {
+        "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
+        "bias": (bias, True, True, 1 + n_users + n_movies),
+        "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
+    }
+    out = {}
+    if n_movies <= b.ease_max_movies:
+        models["ease"] = (fit_ease(train, *sizes, reg=b.ease_reg), False, True, n_movies * (n_movies - 1))
+    else:
+        reason = (
+            f"skipped: {n_movies:,} movies need a {ease_bytes(n_movies) / 1e9:.1f} GB dense solve, "
+            f"above baselines.ease_max_movies={b.ease_max_movies:,}"
+        )
+        print(f"ease: {reason}", flush=True)
+        out["ease"] = ({"skipped": reason}, None, None)
+    users, n_eligible = ranking_users(test.user, test.rating, e.relevance_threshold, e.max_users, e.seed)
+    rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
+    for name, (model, ratings, ranking, n_params) in models.items():
+        metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
+        curve = None
+        if ranking:
+            lists, _ = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
+            measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
+            metrics.update(measure_lists(lists, users, n_eligible, k=e.k, **measured))
+            curve = ranking_curve(lists, users, **measured)
+        out[name] = ({**metrics, "n_params": n_params}, sample, curve)
+    return {name: out[name] for name in BASELINES}
+
+
+@dataclass(frozen=True)
+class Ease:
+    """EASE (Steck 2019): an item-item linear model of who-rated-what, scores = X · B, a ranking only.
+
+    X is the binary users × movies matrix of training ratings, kept sparse; B is movies × movies
+    with a zero diagonal, so a movie never recommends itself. `scores` works on a chunk of users.
+    """
+
+    history: "scipy.sparse.csr_matrix"  # noqa: F821
+    weights: np.ndarray
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.history[np.asarray(users)] @ self.weights, dtype=np.float32)
+
+
+def ease_bytes(n_movies: int) -> int:
+    """Peak memory of the fit: the float64 Gram matrix, factorised in place, and the float32 weights."""
+    return n_movies * n_movies * (8 + 4)
+
+
+def fit_ease(train: Split, n_users: int, n_movies: int, *, reg: float) -> Ease:
+    """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation.
+
+    One dense movies × movies solve (n³ flops): 9,724 movies take seconds; past about 20,000 movies
+    the matrix outgrows memory, so the caller checks `ease_bytes` first.
+    """
+    import scipy.sparse as sp
+    from scipy.linalg import lapack
+
+    if reg <= 0:
+        raise ValueError(f"reg must be > 0; got {reg}")
+    pairs = np.unique(np.asarray(train.user, dtype=np.int64) * n_movies + np.asarray(train.movie))
+    history = sp.csr_matrix(
+        (np.ones(len(pairs), dtype=np.float32), (pairs // n_movies, pairs % n_movies)), shape=(n_users, n_movies)
+    )
+    gram = (history.T @ history).toarray().astype(np.float64)
+    gram[np.diag_indices(n_movies)] += reg
+    factor, info = lapack.dpotrf(gram, lower=False, overwrite_a=True)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); raise reg")
+    inverse = np.triu(inverse) + np.triu(inverse, 1).T  # dpotri fills the upper triangle only
+    weights = (-inverse / np.diag(inverse)[None, :]).astype(np.float32)
+    weights[np.diag_indices(n_movies)] = 0.0
+    return Ease(history, weights)

@@ -2,7 +2,8 @@
 
 Each command validates params.yaml first, then does its I/O around a pure core function. Expected
 mistakes raise MovierecError, printed as one line with a non-zero exit and no traceback.
-Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes.
+Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes (`recommend`
+loads a notebook model only for a user without a stored list: see serve.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ CONTENT_MATRIX = Path("data/features/content.npy")
 MODELS_DIR = Path("data/models")
 PREDICTIONS_DIR = Path("data/predictions")
 METRICS_DIR = Path("metrics")
-BASELINES = ("global_mean", "bias", "most_popular")
 
 
 def model_path(name: str) -> Path:
@@ -44,6 +44,9 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, params_file):
     """Train, compare and serve neural movie recommenders on MovieLens."""
+    from movierec.environment import pin_threads
+
+    pin_threads()  # same bits on any number of cores: see environment.py
     ctx.obj = {"params_file": params_file}
 
 
@@ -56,8 +59,8 @@ def _params(ctx):
 @cli.command()
 @click.pass_context
 def download(ctx):
-    """Fetch MovieLens latest-small into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
-    from movierec import data
+    """Fetch the MovieLens release `data.dataset` into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
+    from movierec import data, datasets
 
     p = _params(ctx).data
     if Path(p.path) != Path(data.DEFAULT_DATA_PATH):
@@ -67,8 +70,11 @@ def download(ctx):
             (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
         click.echo(f"data.path points at {p.path}; skipping the official download")
         return
-    folder = data.download(p.url, RAW_DIR, max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256)
-    click.echo(f"MovieLens verified in {folder}")
+    folder = data.download(
+        datasets.release(p.dataset), p.base_url, RAW_DIR,
+        max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256,
+    )
+    click.echo(f"MovieLens {p.dataset} verified in {folder}")
 
 
 @cli.command()
@@ -93,15 +99,19 @@ def prepare(ctx):
 @cli.command()
 @click.pass_context
 def embed(ctx):
-    """Build content vectors (TF-IDF + SVD over title, genres, tags) into data/content/embeddings.npz."""
+    """Build content vectors (TF-IDF + SVD over title, genres, tags, or the tag genome) into data/content/embeddings.npz."""
     from movierec import content, data
 
     p = _params(ctx)
     folder = Path(p.data.path)
-    texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
-    vectors = content.build_content_vectors(texts, dim=p.embed.dim, min_df=p.embed.min_df, seed=p.embed.seed)
+    e = p.embed
+    if e.source == "genome":
+        vectors = content.genome_vectors(data.load_genome(folder), dim=e.dim, seed=e.seed)
+    else:
+        texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
+        vectors = content.build_content_vectors(texts, dim=e.dim, min_df=e.min_df, seed=e.seed)
     content.save_archive(vectors, Path("data/content/embeddings.npz"))
-    click.echo(f"{len(vectors)} content vectors of length {p.embed.dim}")
+    click.echo(f"{len(vectors)} content vectors of length {e.dim} from the {e.source}")
 
 
 @cli.command()
@@ -158,6 +168,7 @@ def train(ctx, variant, workers):
         predictions_path=predictions_path(variant),
         live_dir=METRICS_DIR / "train" / variant,
         timing_path=METRICS_DIR / "timing" / f"{variant}.json",
+        environment_path=METRICS_DIR / "environment" / f"{variant}.json",
     )
 
 
@@ -171,40 +182,26 @@ def evaluate(ctx, variant):
 
     p = _params(ctx)
     p.variant(variant)
-    predictions = evaluate_stage.load_predictions(predictions_path(variant), "ratings", "n_params")
-    prepared = load_prepared(PREPARED_DIR)
-    metrics, sample = evaluate_stage.evaluate_predictor(
-        evaluate_stage.matrix_predictor(predictions["ratings"]), prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold
-    )
+    predictions = evaluate_stage.load_predictions(predictions_path(variant), "test_predictions", "top_users", "top_movies", "n_params")
+    metrics, sample, curve = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
     metrics["n_params"] = int(predictions["n_params"])
-    _write_evaluation(variant, metrics, sample)
+    _write_evaluation(variant, metrics, sample, curve)
 
 
 @cli.command()
 @click.pass_context
 def baselines(ctx):
-    """Fit and score the global-mean, user+item bias and most-popular baselines like the neural variants."""
-    from movierec import baselines as fit
-    from movierec import evaluate as evaluate_stage
+    """Fit and score the global-mean, user+item bias, most-popular and EASE baselines like the neural variants."""
+    from movierec.baselines import evaluate_baselines
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
-    prepared = load_prepared(PREPARED_DIR)
-    n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
-    b = p.baselines
-    bias = fit.fit_biases(prepared.train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
-    # name: (model, is a rating predictor, is a ranking, parameter count)
-    models = {
-        "global_mean": (fit.fit_global_mean(prepared.train, *sizes), True, False, 1),
-        "bias": (bias, True, True, 1 + n_users + n_movies),
-        "most_popular": (fit.fit_most_popular(prepared.train, *sizes), False, True, n_movies),
-    }
-    for name, (model, ratings, ranking, n_params) in models.items():
-        metrics, sample = evaluate_stage.evaluate_predictor(
-            model.predict, prepared, k=p.evaluate.k, relevance_threshold=p.evaluate.relevance_threshold,
-            ratings=ratings, ranking=ranking,
-        )
-        _write_evaluation(name, {**metrics, "n_params": n_params}, sample)
+    for name, (metrics, sample, curve) in evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p)).items():
+        _write_evaluation(name, metrics, sample, curve)
+
+
+def _rating_range(p) -> tuple[float, float]:
+    return (p.data.min_rating, p.data.max_rating)
 
 
 def _read_evaluation(name: str) -> dict | None:
@@ -214,12 +211,15 @@ def _read_evaluation(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
+def _write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None = None) -> None:
     from movierec.atomic import write_json, write_text
 
     if sample is not None:
         rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
         write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)
+    if curve is not None:
+        rows = "".join(f"{k},{p:.6f},{r:.6f},{n:.6f}\n" for k, p, r, n in zip(curve["k"], curve["precision"], curve["recall"], curve["ndcg"]))
+        write_text(METRICS_DIR / "ranking" / f"{name}.csv", "k,precision,recall,ndcg\n" + rows)
     write_json(METRICS_DIR / "eval" / f"{name}.json", metrics)
     shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
     click.echo(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
@@ -228,11 +228,13 @@ def _write_evaluation(name: str, metrics: dict, sample: dict | None) -> None:
 @cli.command()
 @click.pass_context
 def report(ctx):
-    """Write metrics/report.md (every model side by side) and the RMSE-by-popularity plot data."""
+    """Write metrics/report.md (every model side by side), its plot data, and PNG figures of the
+    training curves, RMSE by popularity and ranking at every k (they render on a repository page)."""
     import json
 
+    from movierec import report as figures
     from movierec.atomic import write_text
-    from movierec.report import popularity_rows, render_report
+    from movierec.baselines import BASELINES
 
     p = _params(ctx)
     results = {name: _read_evaluation(name) for name in [*p.variants, *BASELINES]}
@@ -240,41 +242,47 @@ def report(ctx):
     if missing:
         raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
     counts = json.loads((METRICS_DIR / "data.json").read_text())
-    write_text(METRICS_DIR / "report.md", render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
-    rows = popularity_rows(results)
+    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
+    rows = figures.popularity_rows(results)
     columns = list(rows[0]) if rows else ["bucket"]
     csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
     write_text(METRICS_DIR / "plots" / "rmse_by_popularity.csv", csv)
-    click.echo(f"wrote {METRICS_DIR / 'report.md'}")
-
-
-def _best_variant(p) -> str:
-    """The variant with the lowest test RMSE in metrics/eval (the committed results)."""
-    evaluated = {name: _read_evaluation(name) for name in p.variants}
-    scores = {name: m.get("rmse", float("inf")) for name, m in evaluated.items() if m is not None}
-    if not scores:
-        raise MovierecError("no evaluated model in metrics/eval; run `dvc repro` first")
-    return min(scores, key=scores.get)
+    figures.plot_rmse_by_popularity(rows, METRICS_DIR / "plots" / "rmse_by_popularity.png")
+    figures.plot_training_curves(figures.read_training_curves(METRICS_DIR / "train", p.variants), METRICS_DIR / "plots" / "training_curves.png")
+    figures.plot_ranking_at_k(figures.read_ranking_curves(METRICS_DIR / "ranking", results), METRICS_DIR / "plots" / "ranking_at_k.png")
+    click.echo(f"wrote {METRICS_DIR / 'report.md'} and its figures in {METRICS_DIR / 'plots'}")
 
 
 def _catalog(ctx):
     """Params, prepared data, and movies.csv rows in movie-encoder order (row m describes movie m)."""
     from movierec import data
+    from movierec.explore import movies_in_encoder_order
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
     prepared = load_prepared(PREPARED_DIR)
-    movies = data.load_movies(Path(p.data.path)).drop_duplicates("movieId").set_index("movieId")
-    return p, prepared, movies.reindex(prepared.movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
+    return p, prepared, movies_in_encoder_order(data.load_movies(Path(p.data.path)), prepared.movie_ids)
 
 
-def _chosen_predictions(p, variant: str | None, key: str):
-    """The requested variant (checked), or the best by test RMSE, and one array of its predictions file."""
+def _variant_or_best(p, variant: str | None, by: str) -> str:
+    """The requested variant (checked), or the best by `by` (ndcg or rmse) in metrics/eval."""
+    from movierec.serve import best_variant
+
+    variant = variant or best_variant({name: _read_evaluation(name) for name in p.variants}, by, p.evaluate.k)
+    p.variant(variant)
+    return variant
+
+
+_BY = click.option(
+    "--by", type=click.Choice(["ndcg", "rmse"]), default="ndcg", show_default=True,
+    help="Which variant by default: the best test NDCG@k (its lists) or the best test RMSE (its ratings).",
+)
+
+
+def _movie_vectors(variant: str):
     from movierec.evaluate import load_predictions
 
-    variant = variant or _best_variant(p)
-    p.variant(variant)
-    return variant, load_predictions(predictions_path(variant), key)[key]
+    return load_predictions(predictions_path(variant), "movie_vectors")["movie_vectors"]
 
 
 def _content_matrix():
@@ -300,30 +308,23 @@ def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
 @cli.command()
 @click.option("--user", "user_id", type=int, required=True, help="A userId from ratings.csv.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--variant", default=None, help="Default: the variant with the best test RMSE in metrics/eval.")
+@click.option("--variant", default=None, help="A variant of params.yaml. Default: the best by --by.")
+@_BY
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def recommend(ctx, user_id, k, variant, as_json):
-    """Top-k movies USER has not rated, by the trained model's predicted rating."""
-    import numpy as np
-
-    from movierec.explore import recommend_for_user
+def recommend(ctx, user_id, k, variant, by, as_json):
+    """Top-k movies USER has not rated: by predicted rating (clipped to the scale) for rating models,
+    by relevance score for rankers."""
+    from movierec import serve
 
     p, prepared, movies = _catalog(ctx)
-    variant, ratings = _chosen_predictions(p, variant, "ratings")
-    row = np.searchsorted(prepared.user_ids, user_id)
-    if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
-        raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
-    scores = ratings[row]
-    rated = np.zeros(len(prepared.movie_ids), dtype=bool)
-    for split in (prepared.train, prepared.test):
-        rated[split.movie[split.user == row]] = True
-    picks, predicted = recommend_for_user(scores, rated, k)
-    rows = [
-        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "predicted_rating": float(s)}
-        for i, s in zip(picks, predicted)
-    ]
-    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, predicted rating):")
+    variant = _variant_or_best(p, variant, by)
+    ratings = serve.is_rating_model(_read_evaluation(variant))
+    user = serve.encoded_user(prepared, user_id)
+    picks, scores = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p) if ratings else None)
+    what = "predicted_rating" if ratings else "relevance_score"
+    rows = serve.movie_rows(movies, picks, scores, what)
+    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, {what.replace('_', ' ')}):")
 
 
 @cli.command()
@@ -331,29 +332,24 @@ def recommend(ctx, user_id, k, variant, as_json):
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True,
               help="learned: the model's movie vectors; content: the aligned content vectors.")
-@click.option("--variant", default=None, help="Model for the learned space. Default: the best by test RMSE.")
+@click.option("--variant", default=None, help="Model for the learned space. Default: the best by --by.")
+@_BY
+@click.option("--min-ratings", default=5, show_default=True, type=click.IntRange(0),
+              help="Only show movies with at least this many training ratings (their vectors mean something).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def similar(ctx, query, k, space, variant, as_json):
+def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
-    import numpy as np
-
-    from movierec import explore
+    from movierec import explore, serve
 
     p, prepared, movies = _catalog(ctx)
-    index = int(np.searchsorted(prepared.movie_ids, explore.match_title(query, movies)))
-    if space == "learned":
-        variant, vectors = _chosen_predictions(p, variant, "movie_vectors")
-    else:
-        variant, vectors = None, _content_matrix()
-    picks, sims = explore.nearest(vectors, index, k)
+    variant = _variant_or_best(p, variant, by) if space == "learned" else None
+    vectors = _movie_vectors(variant) if variant else _content_matrix()
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
-    rows = [
-        {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], "similarity": float(s), "n_ratings": int(counts[i])}
-        for i, s in zip(picks, sims)
-    ]
+    index, picks, sims = serve.similar(vectors, movies, query, k, counts, min_ratings)
+    rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {variant}" if variant else "")
-    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings):")
+    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings >= {min_ratings}):")
 
 
 @cli.command()
@@ -361,60 +357,58 @@ def similar(ctx, query, k, space, variant, as_json):
 @click.pass_context
 def explore(ctx, variant):
     """The notebook's "Embeddings exploration": genre coherence, neighbours, a 2-D map, a projector export."""
-    import numpy as np
-
-    from movierec import explore as ex
-    from movierec.atomic import write_json
+    from movierec.explore import explore_spaces
 
     p, prepared, movies = _catalog(ctx)
-    variant, learned = _chosen_predictions(p, variant, "movie_vectors")
-    spaces = {"learned": learned, "content": _content_matrix()}
-    counts = ex.rating_counts(prepared.train.movie, len(prepared.movie_ids))
-    eligible = counts >= ex.MIN_RATINGS
-    genres = movies["genres"].tolist()
-    coherence = {name: ex.genre_coherence(vectors, genres, eligible, k=10, seed=p.train.seed) for name, vectors in spaces.items()}
-    write_json(METRICS_DIR / "explore" / f"{variant}.json", coherence)
-    write_json(METRICS_DIR / "neighbours" / f"{variant}.json", {
-        name: ex.neighbours_table(vectors, movies, ex.WELL_KNOWN, k=10) for name, vectors in spaces.items()
-    })
-    ex.embedding_map(
-        learned[eligible], movies["title"].to_numpy()[eligible], np.asarray(ex.primary_genres(genres))[eligible],
-        ex.WELL_KNOWN, METRICS_DIR / "plots" / f"map_{variant}.png", seed=p.train.seed,
+    p.variant(variant)
+    coherence = explore_spaces(
+        _movie_vectors(variant), _content_matrix(), movies, prepared.train.movie, p.train.seed,
+        coherence_path=METRICS_DIR / "explore" / f"{variant}.json",
+        neighbours_path=METRICS_DIR / "neighbours" / f"{variant}.json",
+        map_png=METRICS_DIR / "plots" / f"map_{variant}.png",
+        projector_dir=Path("data/explore") / variant,
     )
-    ex.projector_export(learned, movies.assign(n_ratings=counts), Path("data/explore") / variant)
-    click.echo(", ".join(f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" for name, c in coherence.items()))
+    click.echo(", ".join(
+        f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" if c["genre_coherence"] is not None
+        else f"{name}: coherence not computed ({c['reason']})"
+        for name, c in coherence.items()
+    ))
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", default=None, help="Sizes of a MovieLens release: ml-1m, ml-10m, ml-25m or ml-32m.")
+@click.option("--users", type=click.IntRange(1), default=None, help="Number of users (overrides the preset).")
+@click.option("--movies", type=click.IntRange(1), default=None, help="Number of movies in movies.csv (overrides the preset).")
+@click.option("--ratings", type=click.IntRange(1), default=None, help="Number of ratings (overrides the preset).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--factors", type=click.IntRange(1), default=10, show_default=True, help="Rank of the planted model.")
+@click.option("--sigma", type=click.FloatRange(0, min_open=True), default=0.8, show_default=True, help="Noise of the planted ratings.")
+@click.option("--tags/--no-tags", default=True, show_default=True, help="Also write tags.csv.")
+def synth(out, preset, users, movies, ratings, seed, factors, sigma, tags):
+    """Write synthetic MovieLens-format data into OUT, with the planted model (planted.npz/.json) for the oracle RMSE."""
+    from movierec import synth as synth_core
+
+    sizes = synth_core.resolve_sizes(preset, users, movies, ratings)
+    summary = synth_core.generate(out, users=sizes[0], movies=sizes[1], ratings=sizes[2], seed=seed, factors=factors, sigma=sigma, tags=tags)
+    click.echo(f"oracle RMSE on all ratings {summary['oracle_rmse_all_ratings']:.4f} (noise sigma {sigma}); point data.path at {out}")
 
 
 @cli.command("check-drift")
 @click.option("--tolerance", default=1e-4, show_default=True, help="Largest absolute change accepted.")
 @click.option("--rev", default="HEAD", show_default=True, help="Revision holding the reference metrics.")
 def check_drift(tolerance, rev):
-    """Compare workspace metrics with REV's via `dvc metrics diff`; exit 1 if any moved more than TOLERANCE."""
-    import json
-    import subprocess
+    """Compare workspace results with REV's: metrics that moved beyond TOLERANCE (exit 1), the first
+    stage whose outputs differ from REV's dvc.lock, and the environment differences that can explain it."""
+    from movierec.drift import check
 
-    result = subprocess.run(["dvc", "metrics", "diff", rev, "--all", "--json"], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise MovierecError(f"dvc metrics diff {rev} failed: {result.stderr.strip().splitlines()[-1:]}")
-    diff = json.loads(result.stdout or "{}")
-    drifted = [
-        f"{path}:{name} {change.get('old')} -> {change.get('new')}"
-        for path, metrics in diff.items()
-        for name, change in metrics.items()
-        if not _within(change.get("old"), change.get("new"), tolerance)
-    ]
-    if not diff:
-        raise MovierecError(f"no metrics found to compare with {rev}; run `dvc repro` first")
-    if drifted:
-        raise MovierecError(f"{len(drifted)} metric(s) drifted beyond {tolerance}: " + "; ".join(drifted))
-    n = sum(len(m) for m in diff.values())
-    click.echo(f"{n} metrics match {rev} within {tolerance}")
-
-
-def _within(old, new, tolerance: float) -> bool:
-    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
-        return abs(new - old) <= tolerance
-    return old == new
+    report = check(rev, tolerance)
+    lines = report.lines(tolerance)
+    if report.drifted:
+        raise MovierecError(" | ".join(lines))
+    for line in lines:
+        click.echo(line)
+    click.echo(f"{report.n_metrics} metrics match {rev} within {tolerance}")
 
 
 def main():

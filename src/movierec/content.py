@@ -1,7 +1,8 @@
 """Content vectors per movie, in the notebook's archive format: an .npz keyed by movieId strings.
 
 The notebook loaded a ready-made `embeddings.npz`. We build ours from the dataset's own text
-(title with year, genres, user tags) with TF-IDF and a seeded truncated SVD, so it is deterministic.
+(title with year, genres, user tags) with TF-IDF and a seeded truncated SVD, so it is deterministic;
+or, where the release has one, from its tag genome (`embed.source: genome`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from movierec.atomic import atomic_path
 from movierec.errors import MovierecError
 
 
+YEAR = r"\s*\((\d{3})\d\)\s*$"  # "Godfather, The (1972)": the release year at the end of a title
+
+
 def movie_texts(movies: pd.DataFrame, tags: pd.DataFrame) -> pd.Series:
-    """One document per movie: title (with year), genres as words, and all its user tags."""
+    """One document per movie: title, its decade, genres as words, and all its user tags.
+
+    The release year becomes a decade word ("1970s"): as a title word, a year is rare enough for
+    TF-IDF to weigh it like a topic, and similar-movie lists filled up with unrelated films of the
+    same year. A decade is shared by hundreds of movies, so it informs without dominating.
+    """
     genres = movies["genres"].str.replace("(no genres listed)", "", regex=False).str.replace("|", " ", regex=False)
     tag_text = tags.groupby("movieId")["tag"].agg(" ".join)
-    text = movies["title"] + " " + genres + " " + movies["movieId"].map(tag_text).fillna("")
+    decade = movies["title"].str.extract(YEAR, expand=False).radd("").add("0s").fillna("")
+    title = movies["title"].str.replace(YEAR, "", regex=True)
+    text = title + " " + decade + " " + genres + " " + movies["movieId"].map(tag_text).fillna("")
     return pd.Series(text.to_numpy(), index=movies["movieId"].to_numpy())
 
 
@@ -43,6 +54,36 @@ def build_content_vectors(texts: pd.Series, *, dim: int, min_df: int, seed: int)
     vectors = TruncatedSVD(n_components=dim, random_state=seed).fit_transform(matrix)
     vectors = normalize(vectors).astype(np.float32)
     return {str(movie_id): row for movie_id, row in zip(texts.index, vectors)}
+
+
+def genome_vectors(scores: pd.DataFrame, *, dim: int, seed: int) -> dict[str, np.ndarray]:
+    """Tag-genome relevances (movieId, tagId, relevance rows) -> {movieId: float32 vector of length `dim`}.
+
+    One dense float32 row of tag relevances per movie that has a genome row (13,816 x 1,128 on ml-25m,
+    about 62 MB), centred per tag, reduced by a seeded truncated SVD, rows L2-normalised like the text
+    vectors. Movies without genome rows get no key: align gives them zeros and counts them.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    movie_ids, movie_row = np.unique(scores["movieId"].to_numpy(), return_inverse=True)
+    tag_ids, tag_col = np.unique(scores["tagId"].to_numpy(), return_inverse=True)
+    if dim >= min(len(tag_ids), len(movie_ids)):
+        raise MovierecError(
+            f"params.yaml: embed.dim={dim} must be below both the number of genome tags ({len(tag_ids)}) "
+            f"and of movies with a genome ({len(movie_ids)}); lower embed.dim"
+        )
+    relevance = np.zeros((len(movie_ids), len(tag_ids)), dtype=np.float32)
+    seen = np.zeros(relevance.shape, dtype=bool)
+    relevance[movie_row, tag_col] = scores["relevance"].to_numpy(dtype=np.float32)
+    seen[movie_row, tag_col] = True
+    if int(seen.sum()) != len(scores):
+        raise MovierecError("genome-scores.csv: some (movieId, tagId) pairs appear more than once; keep one row per pair")
+    del seen
+    relevance -= relevance.mean(axis=0, dtype=np.float64).astype(np.float32)
+    vectors = TruncatedSVD(n_components=dim, random_state=seed).fit_transform(relevance)
+    vectors = normalize(vectors).astype(np.float32)
+    return {str(movie_id): row for movie_id, row in zip(movie_ids, vectors)}
 
 
 def save_archive(vectors: dict[str, np.ndarray], path: Path) -> None:

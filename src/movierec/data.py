@@ -1,15 +1,18 @@
-"""Get the MovieLens archive (network or offline mirror) and read MovieLens-format CSVs with validation.
+"""Get a MovieLens release (network or offline mirror), verify it, and load it with validation.
 
-Only the official archive is checksummed; the check is on the extracted CSVs, not on the zip,
-because different zips of the same data differ byte for byte.
+Integrity: ml-latest-small is checked by the SHA-256 of its extracted CSVs (`data.sha256`: content, not
+the zip, because different zips of the same data differ byte for byte). Every other release is checked
+against the `<name>.zip.md5` GroupLens publishes beside the zip, before anything is extracted.
+Whatever the release, its folder lands in data/raw/movielens (the default `data.path`), so switching
+`data.dataset` alone switches the data every stage reads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import ipaddress
 import os
+import re
 import shutil
 import sys
 import urllib.error
@@ -18,53 +21,79 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import pandas as pd
 
+from movierec import datasets
 from movierec.atomic import atomic_path
-from movierec.errors import MovierecError
+from movierec.datasets import DataError, Release
 
-ARCHIVE_NAME = "ml-latest-small.zip"
-ARCHIVE_FOLDER = "ml-latest-small"
 MIRROR_ENV = "MOVIEREC_DATA_MIRROR"
-DEFAULT_DATA_PATH = f"data/raw/{ARCHIVE_FOLDER}"
+DOWNLOAD_FOLDER = "movielens"
+DEFAULT_DATA_PATH = f"data/raw/{DOWNLOAD_FOLDER}"
+SHA256_RELEASE = "ml-latest-small"  # the one release whose content checksums params.yaml holds
 _CHUNK = 1 << 16
-
-
-class DataError(MovierecError):
-    pass
+_MD5_MAX_BYTES = 4096
 
 
 # ---------------------------------------------------------------- download
 
 
-def download(url: str, out_dir: Path, *, max_bytes: int, expected_sha256: dict[str, str]) -> Path:
-    """Fetch the archive (mirror first), extract it safely and verify its content; return the data folder.
+def download(
+    release: Release, base_url: str, out_dir: Path, *, max_bytes: int, expected_sha256: dict[str, str]
+) -> Path:
+    """Fetch `release` (mirror first), verify it, extract it safely; return the data folder.
 
-    Everything happens in a temporary folder that replaces `out_dir` only once the checksums match.
+    Everything happens in a temporary folder that replaces `out_dir` only once every check passed.
     """
     out_dir = Path(out_dir)
+    zip_name = f"{release.name}.zip"
+    with_md5 = release.name != SHA256_RELEASE
     with atomic_path(out_dir, directory=True) as tmp:
-        zip_path = tmp / ARCHIVE_NAME
+        zip_path = tmp / zip_name
+        md5_path = tmp / f"{zip_name}.md5"
         mirror = os.environ.get(MIRROR_ENV)
         if mirror:
-            copy_from_mirror(Path(mirror), zip_path)
+            copy_from_mirror(Path(mirror), zip_path, with_md5=with_md5)
         else:
+            url = f"{base_url.rstrip('/')}/{zip_name}"
             fetch_url(url, zip_path, max_bytes=max_bytes)
-        safe_extract(zip_path, tmp)
+            if with_md5:
+                fetch_url(f"{url}.md5", md5_path, max_bytes=_MD5_MAX_BYTES)
+        if with_md5:
+            verify_md5(zip_path, md5_path)
+        extracted = tmp / "extracted"
+        safe_extract(zip_path, extracted)
         zip_path.unlink()
-        verify_checksums(tmp / ARCHIVE_FOLDER, expected_sha256)
-    return out_dir / ARCHIVE_FOLDER
+        folder = extracted / release.folder
+        ratings = datasets.FORMATS[release.format]["ratings"].name
+        if not (folder / ratings).is_file():
+            raise DataError(f"{zip_name}: {release.folder}/{ratings} is missing from the archive; is it the right file?")
+        if not with_md5:
+            verify_checksums(folder, expected_sha256)
+        os.replace(folder, tmp / DOWNLOAD_FOLDER)
+        shutil.rmtree(extracted)
+        md5_path.unlink(missing_ok=True)
+    return out_dir / DOWNLOAD_FOLDER
 
 
-def copy_from_mirror(mirror: Path, dest: Path) -> None:
-    source = mirror / ARCHIVE_NAME if mirror.is_dir() else mirror
+def copy_from_mirror(mirror: Path, dest: Path, *, with_md5: bool) -> None:
+    """Copy `<name>.zip` (and, for md5-checked releases, the `<name>.zip.md5` beside it) from the mirror."""
+    name = dest.name
+    source = mirror / name if mirror.is_dir() else mirror
+    if mirror.is_file() and mirror.name != name:
+        raise DataError(f"{MIRROR_ENV}={mirror}: names another file than {name}, the zip of data.dataset; point it at {name} or its folder")
     if not source.is_file():
+        raise DataError(f"{MIRROR_ENV}={mirror}: no {name} there; set it to a folder holding {name} or to the zip itself")
+    md5_source = source.with_name(f"{name}.md5")
+    if with_md5 and not md5_source.is_file():
         raise DataError(
-            f"{MIRROR_ENV}={mirror}: no {ARCHIVE_NAME} there; set it to a folder holding {ARCHIVE_NAME} or to the zip itself"
+            f"{MIRROR_ENV}: no {md5_source.name} beside {source}; copy it from {datasets.BASE_URL}/{md5_source.name} "
+            "(GroupLens publishes it beside each zip: it is how this release is verified)"
         )
     print(f"Using the offline mirror {source}", file=sys.stderr)
     shutil.copyfile(source, dest)
+    if with_md5:
+        shutil.copyfile(md5_source, dest.with_name(md5_source.name))
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -80,10 +109,8 @@ def fetch_url(url: str, dest: Path, *, max_bytes: int) -> None:
     """Stream `url` to `dest` with a progress bar; https with certificate checks (plain http only on loopback)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
-        raise DataError(f"params.yaml: data.url: {url!r} must use https (plain http is allowed only on 127.0.0.1)")
-    offline_hint = (
-        f"offline? download {ARCHIVE_NAME} elsewhere, put it in a folder and set {MIRROR_ENV}=<that folder>"
-    )
+        raise DataError(f"params.yaml: data.base_url: {url!r} must use https (plain http is allowed only on 127.0.0.1)")
+    offline_hint = f"offline? download {dest.name} elsewhere, put it in a folder and set {MIRROR_ENV}=<that folder>"
     try:
         response = urllib.request.urlopen(url, timeout=30)  # the default SSL context verifies certificates
     except (urllib.error.URLError, OSError) as exc:
@@ -97,7 +124,7 @@ def fetch_url(url: str, dest: Path, *, max_bytes: int) -> None:
 
         done = 0
         with open(dest, "wb") as out, click.progressbar(
-            length=total or None, label=f"Downloading {ARCHIVE_NAME}", file=sys.stderr
+            length=total or None, label=f"Downloading {dest.name}", file=sys.stderr
         ) as bar:
             while chunk := response.read(_CHUNK):
                 done += len(chunk)
@@ -124,23 +151,38 @@ def safe_extract(zip_path: Path, dest: Path) -> None:
         archive.extractall(dest)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+def verify_md5(zip_path: Path, md5_path: Path) -> None:
+    """Compare the zip's MD5 with the published one (any layout holding one 32-hex-digit digest)."""
+    text = md5_path.read_bytes().decode("ascii", errors="replace")
+    found = re.search(r"\b[0-9a-fA-F]{32}\b", text)
+    if not found:
+        raise DataError(f"{md5_path.name}: holds no MD5 digest; fetch it again from {datasets.BASE_URL}/{md5_path.name}")
+    want = found.group(0).lower()
+    got = file_digest(zip_path, "md5")
+    if got != want:
+        raise DataError(
+            f"{zip_path.name}: MD5 {got[:12]}... does not match the published {md5_path.name} ({want[:12]}...); "
+            "the zip is corrupt, incomplete or another file: delete it and download again"
+        )
+
+
 def verify_checksums(folder: Path, expected: dict[str, str]) -> None:
     for name, want in expected.items():
         path = folder / name
         if not path.is_file():
-            raise DataError(f"{ARCHIVE_NAME}: {ARCHIVE_FOLDER}/{name} is missing from the archive; is it the right file?")
-        got = sha256_file(path)
+            raise DataError(f"{SHA256_RELEASE}.zip: {SHA256_RELEASE}/{name} is missing from the archive; is it the right file?")
+        got = file_digest(path)
         if got != want:
             raise DataError(
-                f"{ARCHIVE_FOLDER}/{name}: SHA-256 {got[:12]}... does not match the official {want[:12]}...; "
+                f"{SHA256_RELEASE}/{name}: SHA-256 {got[:12]}... does not match the official {want[:12]}...; "
                 "the archive is corrupt or not MovieLens latest-small: delete it and download again"
             )
 
@@ -148,79 +190,15 @@ def verify_checksums(folder: Path, expected: dict[str, str]) -> None:
 # ---------------------------------------------------------------- reading
 
 
-def read_csv(path: Path, columns: dict[str, str]) -> pd.DataFrame:
-    """Read a MovieLens CSV and check it: UTF-8, comma-separated, the `columns` present, typed and non-empty.
-
-    `columns` maps a column name to "int", "float" or "str". Row numbers in errors are file line numbers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check data.path in params.yaml")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty; it needs a header line and at least one row")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); re-save it as UTF-8") from None
-    header = text.lstrip("\ufeff").splitlines()[0]
-    found = [c.strip() for c in header.split(",")]
-    missing = [c for c in columns if c not in found]
-    if missing:
-        for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
-            if len(found) == 1 and sep in header:
-                raise DataError(f"{path}: looks {name}-separated; MovieLens files are comma-separated: convert it to CSV")
-        raise DataError(
-            f"{path}: missing column {missing[0]!r} (found: {', '.join(found)}); "
-            f"rename or add it: the file needs {', '.join(columns)}"
-        )
-    try:
-        frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: cannot parse as CSV ({str(exc).strip().splitlines()[-1]}); fix the quoting or the field count") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    if frame.empty:
-        raise DataError(f"{path}: has a header but no rows")
-    out = {}
-    for name, kind in columns.items():
-        col = frame[name]
-        blank = col.str.strip() == ""
-        if blank.any():
-            raise DataError(f"{path}: line {_line(blank.idxmax())}: empty {name}; fill it in or remove the row")
-        if kind == "str":
-            out[name] = col
-            continue
-        values = pd.to_numeric(col, errors="coerce")
-        numbers = values.to_numpy(dtype=float)
-        bad = ~np.isfinite(numbers)
-        if kind == "int":
-            bad |= np.isfinite(numbers) & (numbers != np.round(numbers))
-        if bad.any():
-            i = int(bad.argmax())
-            want = "an integer" if kind == "int" else "a number"
-            raise DataError(f"{path}: line {_line(i)}: {name} {col[i]!r} is not {want}; fix or remove the row")
-        out[name] = values.astype("int64" if kind == "int" else "float64")
-    return pd.DataFrame(out)
-
-
-def _line(index: int) -> int:
-    return int(index) + 2  # the header is line 1
-
-
-RATINGS_COLUMNS = {"userId": "int", "movieId": "int", "rating": "float"}
-MOVIES_COLUMNS = {"movieId": "int", "title": "str", "genres": "str"}
-TAGS_COLUMNS = {"movieId": "int", "tag": "str"}
-
-
 def load_ratings(folder: Path, *, min_rating: float, max_rating: float, duplicates: str = "error") -> pd.DataFrame:
-    """ratings.csv in file order (the split depends on it), checked for range and duplicate pairs."""
-    path = Path(folder) / "ratings.csv"
-    ratings = read_csv(path, RATINGS_COLUMNS)
+    """Ratings in file order (the split depends on it), checked for range and duplicate pairs. Any release's format."""
+    table = datasets.read_ratings(Path(folder))
+    ratings, path = table.frame, table.path
     outside = (ratings["rating"] < min_rating) | (ratings["rating"] > max_rating)
     if outside.any():
         i = outside.idxmax()
         raise DataError(
-            f"{path}: line {_line(i)}: rating {ratings['rating'][i]} is outside [{min_rating}, {max_rating}]; "
+            f"{path}: line {table.line(i)}: rating {ratings['rating'][i]} is outside [{min_rating}, {max_rating}]; "
             "fix the row or set data.min_rating / data.max_rating in params.yaml"
         )
     dup = ratings.duplicated(["userId", "movieId"], keep="last")
@@ -228,7 +206,7 @@ def load_ratings(folder: Path, *, min_rating: float, max_rating: float, duplicat
         if duplicates == "error":
             i = dup.idxmax()
             raise DataError(
-                f"{path}: line {_line(i)}: userId {ratings['userId'][i]} rated movieId {ratings['movieId'][i]} more than once; "
+                f"{path}: line {table.line(i)}: userId {ratings['userId'][i]} rated movieId {ratings['movieId'][i]} more than once; "
                 "remove the duplicates or set data.duplicates: keep_last in params.yaml"
             )
         ratings = ratings[~dup].reset_index(drop=True)
@@ -236,12 +214,14 @@ def load_ratings(folder: Path, *, min_rating: float, max_rating: float, duplicat
 
 
 def load_movies(folder: Path) -> pd.DataFrame:
-    return read_csv(Path(folder) / "movies.csv", MOVIES_COLUMNS)
+    return datasets.read_movies(Path(folder))
 
 
 def load_tags(folder: Path) -> pd.DataFrame:
-    """tags.csv is optional: without it the content vectors use titles and genres only."""
-    path = Path(folder) / "tags.csv"
-    if not path.exists():
-        return pd.DataFrame({"movieId": pd.Series(dtype="int64"), "tag": pd.Series(dtype=str)})
-    return read_csv(path, TAGS_COLUMNS)
+    """Tags are optional: without them the content vectors use titles and genres only."""
+    return datasets.read_tags(Path(folder))
+
+
+def load_genome(folder: Path) -> pd.DataFrame:
+    """The tag genome (movieId, tagId, relevance); a clear error when the data has none."""
+    return datasets.read_genome(Path(folder))

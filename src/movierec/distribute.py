@@ -78,18 +78,15 @@ def is_chief(kind: str) -> bool:
 
 
 @functools.cache
-def make_strategy(kind: str):
+def make_strategy(kind: str, threads: int | None = None):
     """The `tf.distribute` strategy for `train.distribute`; None for `none` (Keras' default).
 
     Cached: a process makes at most one. Call it before anything else starts TensorFlow's runtime:
-    `MultiWorkerMirroredStrategy` must configure the runtime's collectives itself."""
+    the strategies configure the runtime's devices and collectives themselves, and the runtime takes
+    its `threads` (train.threads) only before it starts."""
     if kind == "none":
         return None
-    if kind == "mirrored":
-        import tensorflow as tf
-
-        return tf.distribute.MirroredStrategy()
-    if current_task() is None:
+    if kind == "multi_worker" and current_task() is None:
         raise MovierecError(
             "train.distribute is multi_worker but TF_CONFIG is not set; run `movierec train VARIANT` with "
             "train.workers > 1 to launch local workers, or set TF_CONFIG on each host (see the README)"
@@ -99,12 +96,12 @@ def make_strategy(kind: str):
     def start_runtime():
         import tensorflow as tf
 
-        made.append(tf.distribute.MultiWorkerMirroredStrategy())
+        made.append(tf.distribute.MirroredStrategy() if kind == "mirrored" else tf.distribute.MultiWorkerMirroredStrategy())
 
     if "tensorflow" in sys.modules:
         start_runtime()  # fails with TensorFlow's own message if the runtime has already started
     else:
-        import_tensorflow(start_runtime)
+        import_tensorflow(threads, start_runtime)
     return made[0]
 
 

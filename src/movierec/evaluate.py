@@ -7,29 +7,38 @@ from pathlib import Path
 import numpy as np
 
 from movierec.errors import MovierecError
+from movierec.params import EvaluateParams
 from movierec.prepare import Prepared
+from movierec.ranking import measure_lists, ranking_curve
+from movierec.scoring import clip_ratings, ranking_users
+
+FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
 
 
-PREDICTION_KEYS = ("ratings", "movie_vectors", "n_params")
+def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The `keys` (default: all there are) of a train stage's predictions file, read without TensorFlow.
 
-
-def load_predictions(path: Path, *keys: str) -> dict[str, np.ndarray]:
-    """The `keys` (default: all) of a train stage's predictions file (see `train.export_predictions`),
-    read without TensorFlow. Only the arrays asked for are read: the rating matrix is the large one.
-
-    `ratings`: the predicted rating of every (user, movie) pair in encoder order; `movie_vectors`: the
-    model's learned movie representation; `n_params`: the model's parameter count.
+    Only the arrays asked for are read (plus those of `optional` the file has). The file, written by
+    `train.export_predictions`, is small: users x top_n at most, never users x movies. It holds:
+    - `test_predictions` (n_test,) float32: the model's raw prediction for each test pair, in
+      data/prepared/test.npz order (clipped to the rating scale where used);
+    - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
+    - `top_movies` (n, evaluate.top_n) int32: their best movies not rated in train, best first, PAD = -1;
+    - `top_scores` (n, evaluate.top_n) float32: the raw scores of those movies (NaN at PAD);
+    - `movie_vectors` (n_movies, d) float32: the learned movie representation (explore, similar);
+    - `n_params`: the model's parameter count;
+    - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
+      rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m].
     """
     path = Path(path)
     if not path.is_file():
         raise MovierecError(f"{path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
     with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in keys or PREDICTION_KEYS}
-
-
-def matrix_predictor(ratings: np.ndarray):
-    """predict(users, movies) -> ratings, looked up in a (n_users, n_movies) matrix of predictions."""
-    return lambda users, movies: ratings[np.asarray(users), np.asarray(movies)]
+        missing = [key for key in keys if key not in archive.files]
+        if missing:
+            raise MovierecError(f"{path}: no {missing[0]!r} array (written by an older version?); run `dvc repro` to retrain")
+        wanted = [*keys, *(key for key in optional if key in archive.files)] if keys or optional else archive.files
+        return {key: archive[key] for key in wanted}
 
 
 def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -41,31 +50,39 @@ MOVIE_BUCKETS = (0, 1, 5, 20, 100)  # the movie's training ratings: 0 is cold st
 USER_BUCKETS = (0, 20, 50, 100, 250)
 
 
-def evaluate_predictor(predict_fn, prepared: Prepared, *, k: int, relevance_threshold: float, ratings: bool = True, ranking: bool = True):
-    """All test metrics of one model, and a sample of (actual, predicted) test pairs for the scatter plot.
-
-    `ratings=False` is for most-popular, whose scores are not ratings; `ranking=False` for the global
-    mean, whose ranking is one big tie.
-    """
-    from movierec.ranking import evaluate_ranking
-
+def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tuple[float, float]):
+    """RMSE, MAE and RMSE by popularity of the test pairs' predictions (clipped to the scale), and a
+    sample of (actual, predicted) pairs for the scatter plot."""
     train, test = prepared.train, prepared.test
-    metrics, sample = {}, None
-    if ratings:
-        pred = np.asarray(predict_fn(test.user, test.movie), dtype=np.float64).reshape(-1)
-        metrics.update(rating_metrics(test.rating, pred))
-        for name, index, n, edges in (
-            ("movie", test.movie, len(prepared.movie_ids), MOVIE_BUCKETS),
-            ("user", test.user, len(prepared.user_ids), USER_BUCKETS),
-        ):
-            counts = np.bincount(getattr(train, name), minlength=n)[index]
-            buckets = rmse_by_bucket(test.rating, pred, counts, edges)
-            metrics[f"rmse_by_{name}_ratings"] = {label: b["rmse"] for label, b in buckets.items()}
-        n_sample = min(PREDICTION_SAMPLE, len(test))
-        sample = {"actual": test.rating[:n_sample], "predicted": pred[:n_sample]}
-    if ranking:
-        metrics.update(evaluate_ranking(predict_fn, prepared, k=k, relevance_threshold=relevance_threshold))
-    return metrics, sample
+    pred = clip_ratings(np.asarray(predicted, dtype=np.float64).reshape(-1), rating_range)
+    if pred.shape != test.rating.shape:
+        raise MovierecError(f"{len(pred)} test predictions for {len(test)} test ratings; run `dvc repro` to retrain on this split")
+    metrics = rating_metrics(test.rating, pred)
+    for name, index, n, edges in (
+        ("movie", test.movie, len(prepared.movie_ids), MOVIE_BUCKETS),
+        ("user", test.user, len(prepared.user_ids), USER_BUCKETS),
+    ):
+        counts = np.bincount(getattr(train, name), minlength=n)[index]
+        buckets = rmse_by_bucket(test.rating, pred, counts, edges)
+        metrics[f"rmse_by_{name}_ratings"] = {label: b["rmse"] for label, b in buckets.items()}
+    n_sample = min(PREDICTION_SAMPLE, len(test))
+    return metrics, {"actual": test.rating[:n_sample], "predicted": pred[:n_sample]}
+
+
+def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, rating_range: tuple[float, float]):
+    """All test metrics of a trained variant from its predictions file: its test-pair predictions and
+    the top lists train stored (checked to be for the users these params pick, and long enough for k),
+    a sample for the scatter plot, and the ranking metrics at every k up to top_n."""
+    users, n_eligible = ranking_users(prepared.test.user, prepared.test.rating, e.relevance_threshold, e.max_users, e.seed)
+    stored = predictions["top_movies"]
+    if not np.array_equal(predictions["top_users"], users):
+        raise MovierecError("the predictions file ranks other users than evaluate's params pick; run `dvc repro` to retrain")
+    if stored.shape[1] < e.k:
+        raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user train stored; raise evaluate.top_n and retrain")
+    metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
+    measured = dict(test=prepared.test, relevance_threshold=e.relevance_threshold, n_movies=len(prepared.movie_ids))
+    metrics.update(measure_lists(stored, users, n_eligible, k=e.k, **measured))
+    return metrics, sample, ranking_curve(stored, users, **measured)
 
 
 PREDICTION_SAMPLE = 2000  # test rows (already shuffled by the split) kept for the predicted-vs-actual plot

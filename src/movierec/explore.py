@@ -1,4 +1,4 @@
-"""Embeddings exploration: nearest neighbours, title lookup, recommendations, genre coherence, maps.
+"""Embeddings exploration: nearest neighbours, title lookup, genre coherence, maps, and the explore stage.
 
 Every function takes plain arrays in movie-encoder order (row m is `Prepared.movie_ids[m]`), so the
 same code explores the learned space (a model's movie vectors, from its predictions file) and the content
@@ -32,6 +32,7 @@ WELL_KNOWN = (
 )
 
 MIN_RATINGS = 20  # below this a movie's learned vector is mostly its initialisation and regulariser
+COHERENCE_K = 10
 
 
 # ---------------------------------------------------------------- vectors
@@ -56,31 +57,24 @@ def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     return candidates[order[: max(k, 0)]]
 
 
-def nearest(vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    vectors: np.ndarray, index: int, k: int, exclude_zero: bool = True, candidates: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The k movies most cosine-similar to row `index` (never itself): (indices, similarities), best first.
 
-    Zero rows (movies without a content vector) are skipped, since their cosine is meaningless;
-    fewer than k rows come back when fewer candidates exist.
+    Zero rows (movies without a content vector) are skipped, since their cosine is meaningless, and so
+    are rows outside the boolean `candidates`; fewer than k rows come back when fewer candidates exist.
     """
     unit, nonzero = _unit_rows(vectors)
     if not nonzero[index]:
         raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
     sims = unit @ unit[index]
-    keep = nonzero if exclude_zero else np.ones(len(sims), dtype=bool)
+    keep = nonzero.copy() if exclude_zero else np.ones(len(sims), dtype=bool)
+    if candidates is not None:
+        keep &= candidates
     keep[index] = False
     idx = _top(sims, np.flatnonzero(keep), k)
     return idx, sims[idx]
-
-
-def recommend_for_user(scores_row: np.ndarray, rated_mask_row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k movies the user has not rated: (indices, scores), best first; NaN scores rank last."""
-    scores = np.asarray(scores_row, dtype=np.float64).reshape(-1)
-    rated = np.asarray(rated_mask_row, dtype=bool).reshape(-1)
-    if scores.shape != rated.shape:
-        raise MovierecError(f"scores for {scores.size} movies but a rated mask for {rated.size}; both must be per movie")
-    ranked = np.where(np.isnan(scores), -np.inf, scores)
-    idx = _top(ranked, np.flatnonzero(~rated), k)
-    return idx, scores[idx]
 
 
 # ---------------------------------------------------------------- titles
@@ -185,35 +179,44 @@ def genre_matrix(genres_list: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return hot, names
 
 
-def _share_same_genre(overlap: np.ndarray, neighbours: np.ndarray) -> float:
-    return float(np.take_along_axis(overlap, neighbours, axis=1).mean())
+COHERENCE_BLOCK = 1 << 22  # similarities per block of rows: memory stays O(block), not O(eligible^2)
 
 
 def genre_coherence(
     vectors: np.ndarray, genres_list: Sequence[str], eligible_mask: np.ndarray, k: int = 10, seed: int = 0
-) -> dict[str, float]:
+) -> dict[str, float | None | str]:
     """Mean share of each eligible movie's k cosine-nearest eligible neighbours sharing a genre with it.
 
     The random baseline is the same share over k random eligible neighbours (seeded): coherence only
     means something above it, since a few genres (Drama, Comedy) cover most movies. Zero vectors are
-    not eligible (no content vector, so no neighbours to speak of).
+    not eligible (no content vector, so no neighbours to speak of). Computed a block of rows at a time
+    (the same numbers as one eligible x eligible pass). With k or fewer eligible movies (tiny data) both
+    values are None and `reason` says why: the stage goes on.
     """
     unit, nonzero = _unit_rows(vectors)
     eligible = np.flatnonzero(np.asarray(eligible_mask, dtype=bool) & nonzero)
     n = len(eligible)
     if n <= k:
-        raise MovierecError(f"only {n} eligible movies with a vector, need more than k={k}; lower k or the rating threshold")
+        reason = f"only {n} eligible movies (a vector and {MIN_RATINGS}+ training ratings); need more than k={k}"
+        return {"genre_coherence": None, "random_baseline": None, "reason": reason}
     genres = list(genres_list)  # positions, not a Series' labels
     hot = genre_matrix([genres[i] for i in eligible])[0].astype(np.float32)
-    overlap = (hot @ hot.T) > 0
-    v = unit[eligible].astype(np.float32)  # float32: three dense n x n matrices must fit in memory
-    sims = v @ v.T
-    np.fill_diagonal(sims, -np.inf)
-    learned = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    noise = np.random.default_rng(seed).random((n, n), dtype=np.float32)
-    np.fill_diagonal(noise, np.inf)
-    chance = np.argpartition(noise, k - 1, axis=1)[:, :k]
-    return {"genre_coherence": _share_same_genre(overlap, learned), "random_baseline": _share_same_genre(overlap, chance)}
+    v = unit[eligible].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    shared_learned = shared_chance = 0
+    step = max(1, COHERENCE_BLOCK // n)
+    for start in range(0, n, step):
+        rows = np.arange(start, min(start + step, n))
+        overlap = (hot[rows] @ hot.T) > 0
+        sims = v[rows] @ v.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        learned = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        noise = rng.random((len(rows), n), dtype=np.float32)  # the same stream as one (n, n) draw
+        noise[np.arange(len(rows)), rows] = np.inf
+        chance = np.argpartition(noise, k - 1, axis=1)[:, :k]
+        shared_learned += int(np.take_along_axis(overlap, learned, axis=1).sum())
+        shared_chance += int(np.take_along_axis(overlap, chance, axis=1).sum())
+    return {"genre_coherence": shared_learned / (n * k), "random_baseline": shared_chance / (n * k)}
 
 
 # ---------------------------------------------------------------- maps and exports
@@ -290,6 +293,14 @@ def embedding_map(
     labelled = np.flatnonzero(np.isin(titles, list(labelled_titles)) & nonzero)
     rows = map_subset(len(titles), labelled, max_points, seed)
     rows = rows[nonzero[rows]]
+    if len(rows) < 3:  # tiny data: a picture that says so, so the stage (and its declared plot) still succeeds
+        fig, ax = plt.subplots(figsize=(8, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"only {len(rows)} movies to map; a 2-D map needs at least 3", ha="center", va="center")
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        return rows
     x, genres, names = unit[rows], np.asarray(primary_genres, dtype=object)[rows], titles[rows]
     top = pd.Series(genres).value_counts().index[:9].tolist()  # tab10: 9 genres + grey for the rest
     colour = {g: plt.cm.tab10(j) for j, g in enumerate(top)}
@@ -353,3 +364,44 @@ def neighbours_table(
             idx, _ = nearest(vectors, int(rows[0]), k)
             table[query] = [str(titles[i]) for i in idx]
     return table
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def movies_in_encoder_order(movies_df: pd.DataFrame, movie_ids: np.ndarray) -> pd.DataFrame:
+    """movies.csv rows in movie-encoder order (row m describes movie m); "?" for a rated movie movies.csv lacks."""
+    movies = movies_df.drop_duplicates("movieId").set_index("movieId")
+    return movies.reindex(movie_ids).fillna({"title": "?", "genres": ""}).reset_index()
+
+
+def well_known_titles(titles: Sequence[str], counts: np.ndarray, n: int = len(WELL_KNOWN)) -> list[str]:
+    """The built-in well-known titles the data has; without any, its n most-rated movies (ties: lower index)."""
+    present = [t for t in WELL_KNOWN if t in set(titles)]
+    if present:
+        return present
+    titles = list(titles)
+    return [titles[i] for i in _top(np.asarray(counts, dtype=np.float64), np.flatnonzero(np.asarray(counts) > 0), n)]
+
+
+def explore_spaces(
+    learned: np.ndarray, content: np.ndarray, movies: pd.DataFrame, train_movie: np.ndarray, seed: int,
+    coherence_path: Path, neighbours_path: Path, map_png: Path, projector_dir: Path,
+) -> dict[str, dict]:
+    """The explore stage: genre coherence and a neighbours table per space (learned, content), a 2-D map
+    and a projector export of the learned one. Works on any data that trains: a measure that tiny data
+    cannot support is written as None with a reason. Returns the coherence per space."""
+    from movierec.atomic import write_json
+
+    counts = rating_counts(train_movie, len(movies))
+    eligible = counts >= MIN_RATINGS
+    genres, titles = movies["genres"].tolist(), movies["title"].to_numpy()
+    spaces = {"learned": learned, "content": content}
+    coherence = {name: genre_coherence(vectors, genres, eligible, k=COHERENCE_K, seed=seed) for name, vectors in spaces.items()}
+    write_json(coherence_path, coherence)
+    labelled = well_known_titles(titles, counts)
+    write_json(neighbours_path, {name: neighbours_table(vectors, movies, labelled, k=10) for name, vectors in spaces.items()})
+    mapped = eligible if eligible.sum() >= 3 else counts > 0  # tiny data: every rated movie
+    embedding_map(learned[mapped], titles[mapped], np.asarray(primary_genres(genres))[mapped], labelled, map_png, seed=seed)
+    projector_export(learned, movies.assign(n_ratings=counts), projector_dir)
+    return coherence

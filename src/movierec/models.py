@@ -130,5 +130,20 @@ def movie_vectors(model: keras.Model) -> np.ndarray:
     return vectors
 
 
+def factor_tables(model: keras.Model) -> dict[str, np.ndarray]:
+    """For `mf`: what scores a user against every movie without Keras, with `movie_vectors`:
+    rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m]. Empty for other models."""
+    names = {layer.name for layer in model.layers}
+    if not {"user_bias", "movie_bias", "user_embedding", "rating"} <= names:
+        return {}
+    table = lambda name: np.asarray(model.get_layer(name).get_weights()[0], dtype=np.float32)  # noqa: E731
+    return {
+        "offset": np.float32(model.get_layer("rating").offset),
+        "user_bias": table("user_bias")[:, 0],
+        "movie_bias": table("movie_bias")[:, 0],
+        "user_factors": table("user_embedding"),
+    }
+
+
 def uses_content(variant: VariantParams) -> bool:
     return variant.architecture == "hybrid" or (variant.architecture == "mf" and variant.content)

@@ -32,8 +32,9 @@ def _bounds(low=None, high=None, *, open_low=False, open_high=False, default=dat
 
 @dataclass(frozen=True)
 class DataParams:
+    dataset: Literal["ml-latest-small", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest"]
     path: str
-    url: str
+    base_url: str
     sha256: dict[str, str]
     max_download_mb: float = _bounds(0, open_low=True)
     min_rating: float = _bounds()
@@ -50,6 +51,7 @@ class PrepareParams:
 @dataclass(frozen=True)
 class EmbedParams:
     archive: str
+    source: Literal["text", "genome"]
     dim: int = _bounds(1)
     min_df: int = _bounds(1)
     seed: int = _bounds(0)
@@ -73,6 +75,7 @@ class TrainParams:
     validation_fraction: float = _bounds(0, 1, open_low=True, open_high=True)
     refit: bool
     seed: int = _bounds(0)
+    threads: int = _bounds(1)
     tensorboard: bool = False
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
     workers: int = _bounds(1, default=1)
@@ -82,6 +85,9 @@ class TrainParams:
 class EvaluateParams:
     k: int = _bounds(1)
     relevance_threshold: float = _bounds()
+    top_n: int = _bounds(1)
+    max_users: int = _bounds(0)
+    seed: int = _bounds(0)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class BaselineParams:
     bias_reg_user: float = _bounds(0)
     bias_reg_item: float = _bounds(0)
     bias_iters: int = _bounds(1)
+    ease_reg: float = _bounds(0, open_low=True)
+    ease_max_movies: int = _bounds(0)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class NotebookVariant:
     """The notebook's architectures: collab (make_model) and hybrid (make_model_2)."""
 
     architecture: Literal["collab", "hybrid"]
+    shared: Literal["model"]
     dense: list[int]
     dropout: list[float]
     train: TrainParams
@@ -106,6 +115,7 @@ class MFVariant:
     """Biased matrix factorisation, optionally with a learned projection of the content vectors."""
 
     architecture: Literal["mf"]
+    shared: Literal["train"]
     factors: int = _bounds(1)
     l2_factors: float = _bounds(0)
     l2_biases: float = _bounds(0)
@@ -175,6 +185,11 @@ def _check_consistency(p: Params, source: str) -> None:
     if p.data.min_rating >= p.data.max_rating:
         raise ParamsError(
             f"{source}: data.min_rating ({p.data.min_rating}) must be below data.max_rating ({p.data.max_rating})"
+        )
+    if p.evaluate.k > p.evaluate.top_n:
+        raise ParamsError(
+            f"{source}: evaluate.k ({p.evaluate.k}) must not exceed evaluate.top_n ({p.evaluate.top_n}), "
+            "the length of the lists train stores; raise evaluate.top_n"
         )
     for name, v in p.variants.items():
         if v.train.distribute == "multi_worker" and v.train.tensorboard:

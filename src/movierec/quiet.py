@@ -2,6 +2,10 @@
 
 Those lines are written straight to file descriptor 2 before TF's own log settings apply, so the
 only way to keep a one-line error one line is to point fd 2 elsewhere while TF starts.
+
+TF's thread pools are created by its first op (device discovery here) and take the machine's core
+count unless told otherwise; how work is split over threads changes float rounding, so a fixed
+`threads` (params: `train.threads`) makes results the same on any number of cores.
 """
 
 from __future__ import annotations
@@ -24,15 +28,19 @@ def silenced_stderr():
         os.close(devnull)
 
 
-def import_tensorflow(start_runtime=None):
-    """TensorFlow, imported quietly. `start_runtime()`, if given, is called instead of the device
-    discovery that otherwise starts the runtime here (MultiWorkerMirroredStrategy must do that itself)."""
+def import_tensorflow(threads: int | None = None, start_runtime=None):
+    """TensorFlow, imported quietly, with `threads` intra- and inter-op threads. `start_runtime()`, if
+    given, is called instead of the device discovery that otherwise starts the runtime here
+    (MultiWorkerMirroredStrategy must do that itself)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with silenced_stderr():
         import tensorflow as tf
 
+        if threads is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         if start_runtime is not None:
             start_runtime()
         tf.config.list_logical_devices()  # device discovery logs too; do it while silenced

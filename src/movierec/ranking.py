@@ -1,73 +1,16 @@
 """Top-k ranking metrics, computed the way the recommender literature does.
 
 Every model (neural or baseline) is judged the same way: score every movie for a user, drop the movies
-the user rated in train, keep the k best, and compare them with the movies the user rated highly in test.
+the user rated in train, keep the k best (`scoring.top_k_of_users`, in chunks of users), and compare
+them with the movies the user rated highly in test.
 Rating RMSE says how close the predicted numbers are; these say whether the list a user would see is good.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
-from movierec.prepare import Prepared
-
-PredictFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-PAD = -1  # top-k slot with no candidate left (the user rated almost every movie in train)
-
-
-def score_all(
-    predict_fn: PredictFn, n_users: int, n_movies: int, users: np.ndarray | None = None, batch_rows: int = 256
-) -> np.ndarray:
-    """Scores of `users` (default: all) × all movies, as a (len(users), n_movies) float32 matrix.
-
-    Pairs are built `batch_rows` users at a time, so one predict call sees batch_rows × n_movies pairs:
-    large enough for a Keras model to run at full speed, small enough to keep memory bounded.
-    """
-    users = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
-    if users.size and (users.min() < 0 or users.max() >= n_users):
-        raise ValueError(f"users must lie in [0, {n_users}); got {users.min()}..{users.max()}")
-    if batch_rows < 1:
-        raise ValueError(f"batch_rows must be >= 1; got {batch_rows}")
-    out = np.empty((len(users), n_movies), dtype=np.float32)
-    movies = np.arange(n_movies, dtype=np.int64)
-    for start in range(0, len(users), batch_rows):
-        chunk = users[start : start + batch_rows]
-        pred = np.asarray(predict_fn(np.repeat(chunk, n_movies), np.tile(movies, len(chunk))))
-        out[start : start + len(chunk)] = pred.reshape(len(chunk), n_movies)
-    return out
-
-
-def seen_mask(users: np.ndarray, movies: np.ndarray, n_users: int, n_movies: int) -> np.ndarray:
-    """Dense (n_users, n_movies) boolean mask of the rated pairs: the movies top-k must not recommend again."""
-    mask = np.zeros((n_users, n_movies), dtype=bool)
-    mask[np.asarray(users), np.asarray(movies)] = True
-    return mask
-
-
-def top_k(scores: np.ndarray, exclude_train, k: int) -> np.ndarray:
-    """Per row, the k highest-scoring movies not in `exclude_train`, best first; (rows, k) int64.
-
-    `exclude_train` is a boolean mask (dense or scipy sparse) shaped like `scores`. Ties go to the lower
-    movie index (stable sort), so the lists never depend on the sort algorithm. When a row has fewer than
-    k candidates the remaining slots hold PAD (-1). NaN scores rank last.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1; got {k}")
-    exclude = (exclude_train.toarray() if hasattr(exclude_train, "toarray") else np.asarray(exclude_train)).astype(bool)
-    scores = np.asarray(scores)
-    if exclude.shape != scores.shape:
-        raise ValueError(f"exclude_train has shape {exclude.shape}; scores have {scores.shape}")
-    # Sort on (excluded, -score, index): excluded movies go after every candidate, even -inf ones.
-    key = np.where(exclude, np.nan, -scores.astype(np.float64))
-    key[~exclude & np.isnan(key)] = np.inf  # NaN scores rank last among candidates
-    order = np.argsort(key, axis=1, kind="stable")[:, :k]
-    n_candidates = (~exclude).sum(axis=1, keepdims=True)
-    order = np.where(np.arange(order.shape[1]) < n_candidates, order, PAD)
-    if order.shape[1] < k:  # k beyond the number of movies
-        order = np.pad(order, ((0, 0), (0, k - order.shape[1])), constant_values=PAD)
-    return order
+from movierec.scoring import PAD
 
 
 def ranking_metrics(
@@ -126,14 +69,31 @@ def ranking_metrics(
     }
 
 
-def evaluate_ranking(
-    predict_fn: PredictFn, prepared: Prepared, *, k: int, relevance_threshold: float, batch_rows: int = 256
-) -> dict[str, float]:
-    """The whole protocol for one model: score the evaluated users, exclude their train movies, measure."""
-    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
-    test = prepared.test
-    users = np.unique(test.user[test.rating >= relevance_threshold])
-    scores = score_all(predict_fn, n_users, n_movies, users, batch_rows=batch_rows)
-    seen = seen_mask(prepared.train.user, prepared.train.movie, n_users, n_movies)[users]
-    lists = top_k(scores, seen, k)
-    return ranking_metrics(lists, test.user, test.movie, test.rating, relevance_threshold, k, n_movies, users=users)
+def measure_lists(
+    lists: np.ndarray, users: np.ndarray, n_eligible: int, test, *, k: int, relevance_threshold: float, n_movies: int
+) -> dict:
+    """Ranking metrics of the top-k `lists` of `users` (from `scoring.ranking_users`) against the `test` split.
+
+    Only the test rows of `users` count, so a sample of users is measured on its own rows. Adds how many
+    users were eligible and whether the measured ones are a sample, for the report to say next to the figures.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    mine = np.isin(test.user, users)
+    metrics = ranking_metrics(
+        lists, test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold, k, n_movies, users=users
+    )
+    return {**metrics, "n_users_eligible": int(n_eligible), "users_sampled": bool(len(users) < n_eligible)}
+
+
+def ranking_curve(lists: np.ndarray, users: np.ndarray, test, *, relevance_threshold: float, n_movies: int) -> dict[str, list[float]]:
+    """Precision, recall and NDCG at every list length k = 1 .. lists' width, for the report's plot."""
+    users = np.asarray(users, dtype=np.int64)
+    mine = np.isin(test.user, users)
+    args = (test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold)
+    curve = {"k": [], "precision": [], "recall": [], "ndcg": []}
+    for k in range(1, np.asarray(lists).shape[1] + 1):
+        m = ranking_metrics(lists, *args, k, n_movies, users=users)
+        for name in ("precision", "recall", "ndcg"):
+            curve[name].append(m[f"{name}_at_{k}"])
+        curve["k"].append(k)
+    return curve

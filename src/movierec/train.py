@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path, write_json
+from movierec.environment import environment_record
 from movierec.errors import MovierecError
-from movierec.params import Params, TrainParams
+from movierec.params import EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
+from movierec.scoring import evaluation_lists, pair_scorer
 
 
 def seed_everything(seed: int) -> None:
@@ -123,7 +125,7 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
 
     from movierec import distribute
 
-    strategy = distribute.make_strategy(t.distribute)
+    strategy = distribute.make_strategy(t.distribute, t.threads)
     custom_loop = t.distribute == "multi_worker"
 
     def compiled(rows: Split):
@@ -303,31 +305,51 @@ def keras_predictor(model, batch_size: int = 65536):
     return predict
 
 
-def export_predictions(model, n_users: int, n_movies: int, path: Path) -> None:
+def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path) -> None:
     """Save what the later stages and commands need from the model, computed while TensorFlow is loaded.
 
     Evaluation, exploration, `recommend` and `similar` read this file instead of the `.keras` model,
-    so none of them pays TensorFlow's start-up (about 3 s a process here). The dense rating matrix is
-    n_users x n_movies float32 (24 MB on latest-small), the model called on every pair (`keras_predictor`).
+    so none of them pays TensorFlow's start-up (about 3 s a process here). It holds predictions for the
+    test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
+    movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
+    tables that score any user on demand. The keys are documented in `evaluate.load_predictions`.
     """
-    from movierec.models import movie_vectors
-    from movierec.ranking import score_all
+    from movierec.models import factor_tables, movie_vectors
 
-    ratings = score_all(keras_predictor(model), n_users, n_movies)
+    predict = keras_predictor(model)
+    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    users, top_movies, top_scores = evaluation_lists(
+        pair_scorer(predict, n_movies), prepared.train, prepared.test, n_users, n_movies,
+        n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
+    )
+    arrays = {
+        "test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32),
+        "top_users": users.astype(np.int32),
+        "top_movies": top_movies,
+        "top_scores": top_scores,
+        "movie_vectors": movie_vectors(model),
+        "n_params": np.int64(model.count_params()),
+        **factor_tables(model),
+    }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ratings=ratings, movie_vectors=movie_vectors(model), n_params=np.int64(model.count_params()))
+        np.savez(f, **arrays)
 
 
-def run(params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, predictions_path: Path, live_dir: Path, timing_path: Path):
-    """The train stage: build, fit, save the model and its predictions, and record the wall time
-    (kept out of the metrics: it is not reproducible)."""
+def run(
+    params: Params, name: str, prepared: Prepared, content_path: Path, model_path: Path, predictions_path: Path,
+    live_dir: Path, timing_path: Path, environment_path: Path,
+):
+    """The train stage: build, fit, save the model and its predictions, and record the wall time and
+    the environment (versions, BLAS, CPU) that produced them: git-tracked, kept out of the metrics
+    since neither is a result, read by `movierec check-drift`."""
     from movierec import distribute
 
-    distribute.make_strategy(params.variant(name).train.distribute)  # first: multi_worker must start TF's runtime
-    import_tensorflow()
+    variant = params.variant(name)
+    t = variant.train
+    distribute.make_strategy(t.distribute, t.threads)  # first: a strategy must start TF's runtime itself
+    import_tensorflow(threads=t.threads)
     from movierec import models
 
-    variant = params.variant(name)
     content = np.load(content_path, allow_pickle=False) if models.uses_content(variant) else None
 
     def build(global_mean: float):
@@ -346,6 +368,7 @@ def run(params: Params, name: str, prepared: Prepared, content_path: Path, model
     if not distribute.is_chief(variant.train.distribute):
         return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
-    export_predictions(model, len(prepared.user_ids), len(prepared.movie_ids), predictions_path)
+    export_predictions(model, prepared, params.evaluate, predictions_path)
     write_json(timing_path, summary)
+    write_json(environment_path, environment_record(tf_threads=variant.train.threads))
     return model

@@ -1,0 +1,85 @@
+"""What makes results independent of the machine, and the record of what produced them.
+
+Two things change the bits of a float computation without changing the code: the number of threads
+a library splits its work over (BLAS sums in a different order), and the library versions. The first
+we fix: every command pins BLAS/OpenMP to one thread (`pin_threads`) and TensorFlow to a thread count
+from params (`train.threads`), instead of taking the machine's core count. The second we record: the
+stages whose results depend on floating-point libraries write `environment_record()` next to their
+outputs (git-tracked, not a DVC metric), so `movierec check-drift` can say which difference can
+explain a drift.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+BLAS_THREADS = 1
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "tensorflow", "keras", "dvc", "dvclive")
+
+
+def pin_threads(n: int = BLAS_THREADS) -> None:
+    """One BLAS/OpenMP thread for this process and its children, whatever the machine's core count.
+
+    The environment variables cover libraries loaded later (they read them once, at load);
+    threadpoolctl covers those already loaded. Measured cost: see README, "What reproduces".
+    """
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(n)
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_record(tf_threads: int | None = None) -> dict:
+    """Versions, BLAS build and thread counts, and the CPU: what can change floating-point results."""
+    from threadpoolctl import threadpool_info
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    blas = [
+        {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+        for lib in threadpool_info()
+    ]
+    record = {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "packages": {name: version(name) for name in PACKAGES},
+        "blas": sorted(blas, key=lambda lib: (str(lib["internal_api"]), str(lib["version"]))),
+    }
+    if tf_threads is not None:
+        record["tensorflow_threads"] = tf_threads
+    return record
+
+
+def differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """Human-readable `field: recorded -> current` lines for every field that differs."""
+    out = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append(f"{prefix}{key}: {old} -> {new}")
+    return out

@@ -1,0 +1,163 @@
+"""Score users against every movie in chunks and keep each user's top-k: never a users x movies array.
+
+Every model (a Keras model in `train`, the baselines, a factor model in `recommend`) is a *block scorer*:
+`score(users) -> (len(users), n_movies)` scores. `top_k_of_users` calls it on a few users at a time
+(`chunk_rows` caps one block at about PAIRS_PER_BLOCK scores), drops the movies each user rated in train
+via a CSR-like `RatedIndex` (no dense mask), and keeps the k best by partial sort. Memory grows with
+users + movies + ratings and the block size, never with users x movies (ml-32m: 200,948 x 87,585).
+
+The order is fixed: higher score first, ties to the lower movie index, NaN scores after every other
+candidate, excluded movies never; slots beyond a user's candidates hold PAD (-1). So the lists never
+depend on the sort algorithm or the chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from movierec.progress import Progress
+
+PAD = -1  # a top-k slot with no candidate left (the user rated almost every movie)
+PAIRS_PER_BLOCK = 1 << 22  # scores per block (4M: 16 MB float32) -> 256 users at a time on latest-small
+MAX_BLOCK_ROWS = 256
+
+BlockScorer = Callable[[np.ndarray], np.ndarray]
+PredictFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RatedIndex:
+    """Each user's rated movies, CSR-style: user u's are `movies[indptr[u]:indptr[u + 1]]`, sorted."""
+
+    indptr: np.ndarray
+    movies: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, movies: np.ndarray, n_users: int) -> RatedIndex:
+        users, movies = np.asarray(users, dtype=np.int64), np.asarray(movies, dtype=np.int64)
+        order = np.lexsort((movies, users))
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+        return cls(indptr, movies[order].astype(np.int32))
+
+    def of(self, user: int) -> np.ndarray:
+        return self.movies[self.indptr[user] : self.indptr[user + 1]]
+
+    def pairs(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row in `users`, movie) of every rated pair of `users`, for marking a block of scores."""
+        users = np.asarray(users, dtype=np.int64)
+        starts, counts = self.indptr[users], self.indptr[users + 1] - self.indptr[users]
+        rows = np.repeat(np.arange(len(users)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return rows, self.movies[np.repeat(starts, counts) + offsets]
+
+
+def chunk_rows(n_movies: int) -> int:
+    """Users per block: MAX_BLOCK_ROWS on small catalogues, fewer where a block would grow past PAIRS_PER_BLOCK."""
+    return max(1, min(MAX_BLOCK_ROWS, PAIRS_PER_BLOCK // max(n_movies, 1)))
+
+
+def top_k_block(scores: np.ndarray, k: int, exclude: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per row of `scores`, the k best movies not in `exclude` (rows, movies pairs), best first; (rows, k) int32.
+
+    Partial sort: np.argpartition finds each row's k-th smallest sort key, then only the keys up to it
+    (ties at the boundary included, so the lower index still wins) are sorted stably.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}")
+    key = -np.asarray(scores, dtype=np.float64)  # ascending key = best first
+    n_rows, n_movies = key.shape
+    key[np.isnan(key)] = np.inf  # NaN scores rank after every other candidate
+    if exclude is not None:
+        key[exclude] = np.nan  # excluded: after everything, never returned
+    out = np.full((n_rows, k), PAD, dtype=np.int32)
+    kk = min(k, n_movies)
+    if n_rows == 0 or kk == 0:
+        return out
+    kth = np.take_along_axis(key, np.argpartition(key, kk - 1, axis=1)[:, kk - 1 : kk], axis=1)  # NaN sorts last
+    keep = (key <= kth) | (np.isnan(kth) & ~np.isnan(key))  # NaN kth: fewer than kk candidates, keep them all
+    rows, cols = np.nonzero(keep)
+    order = np.lexsort((cols, key[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
+    first = rank < k
+    out[rows[first], rank[first]] = cols[first]
+    return out
+
+
+def top_k_of_users(
+    score: BlockScorer, users: np.ndarray, n_movies: int, rated: RatedIndex | None, k: int, *, what: str = "users scored"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each of `users`' k best movies they did not rate (per `rated`), and those scores: ((n, k) int32, (n, k) float32).
+
+    Scores are taken as float32 (what a model outputs and what was stored before), so a baseline's
+    float64 ties resolve the same way whatever computes them. Progress goes to stderr.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    movies = np.empty((len(users), k), dtype=np.int32)
+    values = np.full((len(users), k), np.nan, dtype=np.float32)
+    step = chunk_rows(n_movies)
+    with Progress(len(users), what) as progress:
+        for start in range(0, len(users), step):
+            chunk = users[start : start + step]
+            block = np.asarray(score(chunk), dtype=np.float32).reshape(len(chunk), n_movies)
+            lists = top_k_block(block, k, rated.pairs(chunk) if rated is not None else None)
+            movies[start : start + len(chunk)] = lists
+            found = lists != PAD
+            values[start : start + len(chunk)][found] = block[np.nonzero(found)[0], lists[found]]
+            progress.advance(len(chunk))
+    return movies, values
+
+
+def pair_scorer(predict: PredictFn, n_movies: int) -> BlockScorer:
+    """A block scorer from predict(users, movies) -> scores over pairs (a Keras model's interface)."""
+    all_movies = np.arange(n_movies, dtype=np.int64)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        return np.asarray(predict(np.repeat(users, n_movies), np.tile(all_movies, len(users)))).reshape(len(users), n_movies)
+
+    return score
+
+
+def factor_scorer(offset: float, user_bias: np.ndarray, movie_bias: np.ndarray, user_factors=None, movie_factors=None) -> BlockScorer:
+    """offset + b_u + b_i (+ p_u . q_i): the bias baselines (no factors) and matrix factorisation."""
+
+    def score(users: np.ndarray) -> np.ndarray:
+        out = (offset + user_bias[users])[:, None] + movie_bias[None, :]
+        if user_factors is not None:
+            out = out + user_factors[users] @ movie_factors.T
+        return out
+
+    return score
+
+
+def ranking_users(test_user: np.ndarray, test_rating: np.ndarray, relevance_threshold: float, max_users: int, seed: int) -> tuple[np.ndarray, int]:
+    """The users whose lists are measured (sorted) and how many were eligible (a relevant test movie).
+
+    All of them by default; with `max_users` > 0 and more eligible users than that, a sample of
+    `max_users` drawn with `seed`, for speed on huge data (the metrics and the report say so).
+    """
+    eligible = np.unique(np.asarray(test_user, dtype=np.int64)[np.asarray(test_rating) >= relevance_threshold])
+    if 0 < max_users < len(eligible):
+        return np.sort(np.random.default_rng(seed).choice(eligible, size=max_users, replace=False)), len(eligible)
+    return eligible, len(eligible)
+
+
+def evaluation_lists(
+    score: BlockScorer, train, test, n_users: int, n_movies: int, *, n: int, relevance_threshold: float, max_users: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(users, their top-n movies not rated in `train`, those scores) for the users `ranking_users` picks."""
+    users, _ = ranking_users(test.user, test.rating, relevance_threshold, max_users, seed)
+    rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
+    movies, scores = top_k_of_users(score, users, n_movies, rated, n)
+    return users, movies, scores
+
+
+def clip_ratings(predicted: np.ndarray, rating_range: tuple[float, float]) -> np.ndarray:
+    """Predicted ratings within the scale (data.min_rating, data.max_rating): what users see and RMSE measures."""
+    low, high = rating_range
+    return np.clip(predicted, low, high)

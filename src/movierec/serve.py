@@ -1,0 +1,118 @@
+"""What `movierec recommend` and `movierec similar` do, from the files the pipeline wrote.
+
+`recommend` serves a user from the top list train stored when it holds k movies the user has not
+rated (in train or test); otherwise it scores that one user against every movie on demand: with the
+factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
+imports TensorFlow). Predicted ratings are clipped to the rating scale. `similar` needs the movie
+vectors only. Neither holds anything users x movies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec import explore
+from movierec.errors import MovierecError
+from movierec.evaluate import FACTOR_KEYS, load_predictions
+from movierec.prepare import Prepared
+from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
+
+
+SELECT_BY = {"ndcg": ("ndcg_at_{k}", max), "rmse": ("rmse", min)}  # --by: (metric key, which end is best)
+
+
+def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int = 10) -> str:
+    """The evaluated variant with the best test NDCG@k (the list users see) or the best RMSE
+    (the predicted ratings), from metrics/eval: the committed results."""
+    key, best = SELECT_BY[by]
+    key = key.format(k=k)
+    scores = {name: m[key] for name, m in evaluations.items() if m is not None and isinstance(m.get(key), (int, float))}
+    if not scores:
+        raise MovierecError(f"no evaluated model with {key} in metrics/eval; run `dvc repro` first")
+    return best(scores, key=scores.get)
+
+
+def is_rating_model(evaluation: dict | None) -> bool:
+    """Rating predictors are evaluated on RMSE; rankers' scores are relevance scores, not ratings."""
+    return evaluation is not None and "rmse" in evaluation
+
+
+def encoded_user(prepared: Prepared, user_id: int) -> int:
+    row = int(np.searchsorted(prepared.user_ids, user_id))
+    if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
+        raise MovierecError(f"--user {user_id}: unknown userId; known ids run from {prepared.user_ids[0]} to {prepared.user_ids[-1]}")
+    return row
+
+
+def rated_movies(prepared: Prepared, user: int) -> np.ndarray:
+    """Every movie the encoded `user` rated, in train or test: recommend never shows one again."""
+    return np.unique(np.concatenate([split.movie[split.user == user] for split in (prepared.train, prepared.test)]))
+
+
+def recommend(
+    prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best-scored movies that `user` (encoded) has not rated: (movies, scores). With a
+    `rating_range` the scores are predicted ratings, clipped to it; without, a ranker's relevance scores."""
+    rated = rated_movies(prepared, user)
+    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=FACTOR_KEYS)
+    row = int(np.searchsorted(stored["top_users"], user))
+    if row < len(stored["top_users"]) and stored["top_users"][row] == user:
+        movies, scores = stored["top_movies"][row], stored["top_scores"][row]
+        keep = (movies != PAD) & ~np.isin(movies, rated)
+        if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
+            return movies[keep][:k], _shown(scores[keep][:k], rating_range)
+    score = _on_demand_scorer(stored, predictions_path, model_path, len(prepared.movie_ids))
+    block = np.asarray(score(np.array([user])), dtype=np.float32)
+    top = top_k_block(block, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
+    top = top[top != PAD]
+    return top, _shown(block[0, top], rating_range)
+
+
+def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.ndarray:
+    return scores if rating_range is None else clip_ratings(scores, rating_range)
+
+
+def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_movies: int):
+    """Scores one user against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
+    if all(key in stored for key in FACTOR_KEYS):
+        vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
+        return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
+    if not Path(model_path).is_file():
+        raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    from movierec.quiet import import_tensorflow
+    from movierec.scoring import pair_scorer
+    from movierec.train import keras_predictor
+
+    import_tensorflow()
+    import keras
+
+    return pair_scorer(keras_predictor(keras.saving.load_model(model_path)), n_movies)
+
+
+def similar(
+    vectors: np.ndarray, movies: pd.DataFrame, query: str, k: int, counts: np.ndarray, min_ratings: int
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """The movie `query` names (its row in encoder order, `movies` rows in that order), and its k most
+    cosine-similar movies (never itself) with their similarities, from movie vectors alone.
+
+    Only movies with at least `min_ratings` training ratings (`counts`) are candidates: a movie rated
+    once or twice has a vector trained on almost nothing, and led the lists before this filter.
+    """
+    index = int(np.flatnonzero(movies["movieId"].to_numpy() == explore.match_title(query, movies))[0])
+    picks, sims = explore.nearest(vectors, index, k, candidates=np.asarray(counts) >= min_ratings)
+    return index, picks, sims
+
+
+def movie_rows(movies: pd.DataFrame, picks: np.ndarray, values: np.ndarray, value_name: str, counts: np.ndarray | None = None) -> list[dict]:
+    """One printable row per picked movie (rows of `movies` are in encoder order)."""
+    rows = []
+    for i, value in zip(picks, values):
+        row = {"movieId": int(movies.movieId[i]), "title": movies.title[i], "genres": movies.genres[i], value_name: float(value)}
+        if counts is not None:
+            row["n_ratings"] = int(counts[i])
+        rows.append(row)
+    return rows

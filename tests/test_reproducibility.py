@@ -1,0 +1,116 @@
+"""Same inputs and params give the same bits whatever the machine's cores and thread settings,
+the environment is the locked one, and `check-drift` says where a drift started."""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import zipfile
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from conftest import REPO, git_commit, require_shared_data, run
+
+# Outputs of each stage that must be bitwise identical (the .keras zip holds its save time; its
+# weights are what the predictions file is computed from).
+STAGE_OUTPUTS = {
+    "prepare": ["data/prepared", "metrics/data.json"],
+    "embed": ["data/content/embeddings.npz"],
+    "align": ["data/features/content.npy", "metrics/align.json"],
+    "baselines": ["metrics/eval/bias.json", "metrics/eval/most_popular.json", "metrics/predictions/bias.csv"],
+    "train collab": ["data/predictions/collab.npz", "metrics/train/collab"],
+}
+
+
+def _digest(root, relative) -> str:
+    path = root / relative
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def _one_core():
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _run_stages(root, env, threads: int, one_core: bool) -> dict[str, str]:
+    thread_env = {var: str(threads) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    digests = {}
+    for stage, outputs in STAGE_OUTPUTS.items():
+        result = subprocess.run(
+            ["movierec", *stage.split()], cwd=root, env={**os.environ, **env, **thread_env},
+            capture_output=True, text=True, preexec_fn=_one_core if one_core else None,
+        )
+        assert result.returncode == 0, f"{stage}: {result.stderr}"
+        digests.update({out: _digest(root, out) for out in outputs})
+    return digests
+
+
+def test_every_stage_gives_the_same_bits_on_one_core_and_on_two_threads(make_project):
+    root, env = make_project(only=("collab",))
+    run(["movierec", "download"], root, env)
+    single = _run_stages(root, env, threads=1, one_core=True)
+    multi = _run_stages(root, env, threads=2, one_core=False)
+    assert single == multi, [out for out in single if single[out] != multi[out]]
+
+
+@pytest.mark.slow
+def test_real_content_vectors_do_not_depend_on_blas_threads(tmp_path):
+    """On latest-small the SVD's matrix products are large enough for BLAS to split them: this is
+    where a thread-count dependence showed (issue 11)."""
+    with zipfile.ZipFile(require_shared_data() / "ml-latest-small.zip") as archive:
+        archive.extractall(tmp_path)
+    (tmp_path / "params.yaml").write_text(
+        (REPO / "params.yaml").read_text().replace("path: data/raw/ml-latest-small", f"path: {tmp_path / 'ml-latest-small'}")
+    )
+    digests = []
+    for threads, one_core in ((1, True), (2, False)):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        subprocess.run(["movierec", "embed"], cwd=tmp_path, env=env, check=True, capture_output=True, preexec_fn=_one_core if one_core else None)
+        digests.append(_digest(tmp_path, "data/content/embeddings.npz"))
+    assert digests[0] == digests[1]
+
+
+def test_installed_packages_are_the_locked_versions():
+    """The README installs from requirements.lock; results in dvc.lock were produced with exactly these."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", (REPO / "requirements.lock").read_text(), re.M))
+    assert {"tensorflow", "keras", "numpy", "scikit-learn", "dvc"} <= set(pins)
+
+    def installed(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    wrong = {name: (version, installed(name)) for name, version in pins.items() if installed(name) != version}
+    assert not wrong, f"installed versions differ from requirements.lock (pinned, installed): {wrong}; run `pip install -r requirements.lock -e \".[dev]\"`"
+
+
+@pytest.mark.e2e
+def test_check_drift_names_the_first_stage_that_diverged(make_project):
+    root, env = make_project(only=("collab",))
+    run(["dvc", "repro"], root, env)
+    git_commit(root, "results")
+    recorded = json.loads((root / "metrics/environment/collab.json").read_text())
+    assert recorded["packages"]["tensorflow"] and recorded["blas"] and recorded["tensorflow_threads"] == 2
+
+    # A rounding-level change to align's output, then the stages after it rerun from it.
+    features = root / "data/features/content.npy"
+    matrix = np.load(features)
+    matrix[0, 0] = np.nextafter(matrix[0, 0], np.float32(1))
+    np.save(features, matrix)
+    run(["dvc", "commit", "-f", "align"], root, env)
+    run(["dvc", "repro"], root, env)
+    environment = json.loads((root / "metrics/environment/collab.json").read_text())
+    environment["packages"]["numpy"] = "0.0.1"
+    (root / "metrics/environment/collab.json").write_text(json.dumps(environment))
+
+    result = run(["movierec", "check-drift", "--tolerance", "0"], root, env, check=False)
+    out = result.stdout + result.stderr
+    assert "first stage whose outputs differ from HEAD's dvc.lock: align (data/features)" in out
+    assert f"packages.numpy: {recorded['packages']['numpy']} -> 0.0.1" in out

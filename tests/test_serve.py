@@ -1,0 +1,85 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec import scoring, serve
+from movierec.errors import MovierecError
+from movierec.prepare import Prepared, Split
+
+N_USERS, N_MOVIES = 6, 30
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A factor model; users 0-2 have stored top lists of 8 (computed against train only), 3-5 do not."""
+    rng = np.random.default_rng(0)
+    user_factors = rng.normal(size=(N_USERS, 3)).astype(np.float32)
+    movie_vectors = rng.normal(size=(N_MOVIES, 3)).astype(np.float32)
+    user_bias, movie_bias = np.zeros(N_USERS, np.float32), rng.normal(size=N_MOVIES).astype(np.float32)
+    score = scoring.factor_scorer(3.0, user_bias, movie_bias, user_factors, movie_vectors)
+    pairs = [(u, m) for u in range(N_USERS) for m in rng.choice(N_MOVIES, 12, replace=False)]
+    users, movies = (np.array(c) for c in zip(*pairs))
+    train_rows = np.arange(len(users)) % 3 != 0
+    split = lambda rows: Split(users[rows], movies[rows], np.full(rows.sum(), 4.0))  # noqa: E731
+    prepared = Prepared(np.arange(N_USERS) + 100, np.arange(N_MOVIES), split(train_rows), split(~train_rows))
+    rated = scoring.RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, N_USERS)
+    listed = np.array([0, 1, 2])
+    top_movies, top_scores = scoring.top_k_of_users(score, listed, N_MOVIES, rated, 8)
+    path = tmp_path / "p.npz"
+    np.savez(path, top_users=listed.astype(np.int32), top_movies=top_movies, top_scores=top_scores, movie_vectors=movie_vectors,
+             offset=np.float32(3.0), user_bias=user_bias, movie_bias=movie_bias, user_factors=user_factors)
+    return prepared, score, path
+
+
+@pytest.mark.parametrize("user, k, on_demand", [(0, 3, False), (1, 8, True), (4, 5, True), (5, 18, True)])
+def test_recommend_gives_the_best_unrated_movies_clipped_to_the_scale(setup, monkeypatch, user, k, on_demand):
+    """From the stored list when it holds k unrated movies (train-only lists lose the test movies),
+    else on demand from the factor tables: the same answer either way."""
+    prepared, score, path = setup
+    calls = []
+    scorer = serve._on_demand_scorer
+    monkeypatch.setattr(serve, "_on_demand_scorer", lambda *args: calls.append(args) or scorer(*args))
+    picks, ratings = serve.recommend(prepared, user, k, path, path.with_suffix(".keras"), (1.0, 4.0))
+    rated = serve.rated_movies(prepared, user)
+    unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
+    raw = np.asarray(score(np.array([user])), np.float32)[0]
+    best = unrated[np.argsort(-raw[unrated], kind="stable")][:k]
+    np.testing.assert_array_equal(picks, best)
+    assert not np.isin(picks, rated).any()
+    np.testing.assert_allclose(ratings, np.clip(raw[best], 1.0, 4.0), rtol=1e-6)
+    assert ratings.min() >= 1.0 and ratings.max() <= 4.0 and (raw[best] > 4.0).any() | (raw[best] < 1.0).any()
+    assert bool(calls) == on_demand
+
+
+def test_without_factor_tables_or_a_model_recommend_says_how_to_get_one(setup, tmp_path):
+    prepared, _, path = setup
+    with np.load(path) as f:
+        np.savez(tmp_path / "nofactors.npz", **{k: f[k] for k in ("top_users", "top_movies", "top_scores", "movie_vectors")})
+    with pytest.raises(MovierecError, match=r"missing\.keras: not found; run `dvc repro` first"):
+        serve.recommend(prepared, 5, 3, tmp_path / "nofactors.npz", tmp_path / "missing.keras", (1.0, 4.0))
+
+
+def test_similar_never_returns_the_query_and_finds_it_by_title():
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.01]])
+    movies = pd.DataFrame({"movieId": [10, 20, 30, 40], "title": ["A (2000)", "B (2000)", "C (2000)", "D (2000)"], "genres": ["x"] * 4})
+    index, picks, sims = serve.similar(vectors, movies, "a", 3, counts=np.full(4, 10), min_ratings=5)
+    assert index == 0 and 0 not in picks and picks.tolist() == [3, 1, 2] and np.all(np.diff(sims) <= 0)
+
+
+def test_similar_never_returns_a_movie_below_the_minimum_number_of_ratings():
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.01], [0.8, 0.2]])
+    movies = pd.DataFrame({"movieId": [10, 20, 30, 40, 50], "title": [f"{c} (2000)" for c in "ABCDE"], "genres": ["x"] * 5})
+    counts = np.array([50, 4, 5, 1, 7])  # the two nearest (D, B) have too few ratings
+    _, picks, _ = serve.similar(vectors, movies, "a", 5, counts=counts, min_ratings=5)
+    assert picks.tolist() == [4, 2] and np.all(counts[picks] >= 5)
+    _, picks, _ = serve.similar(vectors, movies, "a", 5, counts=counts, min_ratings=0)
+    assert picks.tolist() == [3, 1, 4, 2]
+
+
+def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_one():
+    evaluations = {"a": {"rmse": 0.9, "ndcg_at_10": 0.3}, "b": {"rmse": 0.8, "ndcg_at_10": 0.1}, "r": {"ndcg_at_10": 0.2}, "c": None}
+    assert serve.best_variant(evaluations) == "a"
+    assert serve.best_variant(evaluations, by="rmse") == "b"
+    assert serve.is_rating_model(evaluations["b"]) and not serve.is_rating_model(evaluations["r"])
+    with pytest.raises(MovierecError, match="no evaluated model"):
+        serve.best_variant({"a": None})
