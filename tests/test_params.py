@@ -25,6 +25,8 @@ def test_repo_params_are_valid():
         ("prepare", "test_size", 0, "prepare.test_size: 0.0 is out of range"),
         ("train", "tensorboard", "yes", "train.tensorboard: expected true or false"),
         ("data", "duplicates", "drop", "data.duplicates: 'drop' is not accepted; use one of error, keep_last"),
+        ("train", "distribute", "ring", "train.distribute: 'ring' is not accepted; use one of none, mirrored, multi_worker"),
+        ("train", "workers", 0, "train.workers: 0 is out of range; accepted: [1, inf]"),
         ("evaluate", "max_users", -1, "evaluate.max_users: -1 is out of range; accepted: [0, inf]"),
         ("evaluate", "top_n", 0, "evaluate.top_n: 0 is out of range"),
         ("data", "dataset", "ml-2m", "data.dataset: 'ml-2m' is not accepted; use one of ml-latest-small, ml-100k, ml-1m"),
@@ -70,6 +72,14 @@ def test_invalid_yaml_is_one_line(tmp_path):
     with pytest.raises(ParamsError) as err:
         load_params(path)
     assert "not valid YAML" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_multi_worker_with_tensorboard_is_refused_before_training(tmp_path):
+    params = raw()
+    params["train"].update(distribute="multi_worker", tensorboard=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="train.tensorboard is not supported with train.distribute=multi_worker"):
+        load_params(tmp_path / "params.yaml")
 
 
 def test_ranking_k_cannot_exceed_the_stored_list_length(tmp_path):

@@ -136,14 +136,29 @@ def align(ctx):
 
 @cli.command()
 @click.argument("variant")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Train on N local worker processes (multi_worker); default: params train.workers.")
 @click.pass_context
-def train(ctx, variant):
-    """Train one variant from params.yaml's `variants`: data/models/VARIANT.keras and data/predictions/VARIANT.npz."""
+def train(ctx, variant, workers):
+    """Train one variant from params.yaml's `variants`: data/models/VARIANT.keras and data/predictions/VARIANT.npz.
+
+    With train.distribute=multi_worker and no TF_CONFIG, it launches train.workers local workers."""
+    from movierec import distribute
     from movierec import train as train_stage
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
-    p.variant(variant)
+    t = p.variant(variant).train
+    if workers is not None:
+        single = "none" if t.distribute == "multi_worker" else t.distribute
+        p = p.with_distribution(variant, "multi_worker" if workers > 1 else single, workers)
+        t = p.variant(variant).train
+    if distribute.should_launch(t.distribute, t.workers):
+        argv = [sys.executable, "-m", "movierec.cli", "--params", ctx.obj["params_file"], "train", variant]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        distribute.launch(argv, t.workers)
+        return
     train_stage.run(
         p,
         variant,

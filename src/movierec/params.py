@@ -26,8 +26,8 @@ class ParamsError(MovierecError):
     pass
 
 
-def _bounds(low=None, high=None, *, open_low=False, open_high=False):
-    return field(metadata={"bounds": (low, high, open_low, open_high)})
+def _bounds(low=None, high=None, *, open_low=False, open_high=False, default=dataclasses.MISSING):
+    return field(default=default, metadata={"bounds": (low, high, open_low, open_high)})
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class TrainParams:
     seed: int = _bounds(0)
     threads: int = _bounds(1)
     tensorboard: bool = False
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    workers: int = _bounds(1, default=1)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,12 @@ class Params:
             )
         return self.variants[name]
 
+    def with_distribution(self, name: str, distribute: str, workers: int) -> "Params":
+        """These params with variant `name` trained as `distribute` on `workers` (`train --workers`)."""
+        v = self.variant(name)
+        train = dataclasses.replace(v.train, distribute=distribute, workers=workers)
+        return dataclasses.replace(self, variants={**self.variants, name: dataclasses.replace(v, train=train)})
+
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Load and fully validate params.yaml; raise ParamsError naming the first bad field."""
@@ -184,6 +192,11 @@ def _check_consistency(p: Params, source: str) -> None:
             "the length of the lists train stores; raise evaluate.top_n"
         )
     for name, v in p.variants.items():
+        if v.train.distribute == "multi_worker" and v.train.tensorboard:
+            raise ParamsError(
+                f"{source}: variants.{name}: train.tensorboard is not supported with train.distribute=multi_worker; "
+                "set one of them off"
+            )
         if not isinstance(v, NotebookVariant):
             continue
         expected = len(v.dense) + 1

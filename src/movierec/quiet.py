@@ -10,26 +10,38 @@ count unless told otherwise; how work is split over threads changes float roundi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 
-def import_tensorflow(threads: int | None = None):
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+@contextlib.contextmanager
+def silenced_stderr():
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow(threads: int | None = None, start_runtime=None):
+    """TensorFlow, imported quietly, with `threads` intra- and inter-op threads. `start_runtime()`, if
+    given, is called instead of the device discovery that otherwise starts the runtime here
+    (MultiWorkerMirroredStrategy must do that itself)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with silenced_stderr():
         import tensorflow as tf
 
         if threads is not None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
+        if start_runtime is not None:
+            start_runtime()
         tf.config.list_logical_devices()  # device discovery logs too; do it while silenced
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return tf

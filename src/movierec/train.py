@@ -6,10 +6,15 @@ Two regimes, chosen by `train.early_stopping_patience`:
 - >0: a validation split is carved from the training rows (`validation_fraction`, seeded); training
   stops when its RMSE stops improving and keeps the best epoch. With `refit`, a fresh model is then
   trained on all training rows for that many epochs. The test split is never read.
+
+Both run under the `train.distribute` strategy (`movierec.distribute`): `model.fit` for none and
+mirrored, `distributed_epochs` for multi_worker, where only the chief writes outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import numpy as np
 
 from movierec.atomic import atomic_path, write_json
 from movierec.environment import environment_record
+from movierec.errors import MovierecError
 from movierec.params import EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
@@ -106,43 +112,169 @@ def compile_model(model, t: TrainParams):
 
 
 def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_dir: Path | None = None):
-    """Train a model made by `build(global_mean)`; return it and a summary (epochs, best epoch, seconds)."""
+    """Train a model made by `build(global_mean)`; return it and a summary (epochs, best epoch, seconds).
+
+    The model is built and compiled in the scope of the `train.distribute` strategy. Under
+    `multi_worker` the epochs run in `distributed_epochs` (Keras 3's `fit` fails there), with the same
+    callbacks; only the chief's curves reach `live_dir`.
+    """
     import keras
+    import tensorflow as tf
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    from movierec import distribute
+
+    strategy = distribute.make_strategy(t.distribute, t.threads)
+    custom_loop = t.distribute == "multi_worker"
+
     def compiled(rows: Split):
         seed_everything(t.seed)
-        return compile_model(build(float(np.mean(rows.rating))), t)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            model = compile_model(build(float(np.mean(rows.rating))), t)
+            if custom_loop:  # its variables must be created here, in the strategy's scope
+                model.optimizer.build(model.trainable_variables)
+            return model
+
+    def train(model, rows: Split, val: Split | None, epochs: int, callbacks: list) -> dict:
+        if custom_loop:
+            try:
+                return distributed_epochs(model, strategy, rows, val, t, epochs, callbacks)
+            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError, tf.errors.CancelledError) as exc:
+                # a peer died or stopped answering: this worker's collective failed
+                raise MovierecError(
+                    f"multi_worker training stopped: another worker failed or stopped answering "
+                    f"({type(exc).__name__}); this run wrote no outputs; see the other workers' logs"
+                ) from None
+        validation = batches(val, VALIDATION_BATCH) if val is not None else None
+        return model.fit(
+            batches(rows, t.batch_size, seed=t.seed),
+            validation_data=validation,
+            epochs=epochs,
+            shuffle=False,  # `batches` reshuffles every epoch itself
+            callbacks=callbacks,
+            verbose=2,
+        ).history
 
     early = t.early_stopping_patience > 0
     fit_rows, val_rows = carve_validation(prepared.train, t.validation_fraction, t.seed) if early else (prepared.train, prepared.test)
     callbacks = []
     if early:
-        callbacks.append(keras.callbacks.EarlyStopping("val_rmse", patience=t.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping("val_rmse", mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
     start = time.perf_counter()
     model = compiled(fit_rows)
-    with atomic_path(live_dir, directory=True) as tmp_live:
+    with _curves_folder(live_dir, distribute.is_chief(t.distribute)) as tmp_live:
         with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            history = model.fit(
-                batches(fit_rows, t.batch_size, seed=t.seed),
-                validation_data=batches(val_rows, VALIDATION_BATCH),
-                epochs=t.epochs,
-                shuffle=False,  # `batches` reshuffles every epoch itself
-                callbacks=[*callbacks, DVCLiveCallback(live=live)],
-                verbose=2,
-            )
-            epochs_run = len(history.history["loss"])
-            best_epoch = int(np.argmin(history.history["val_rmse"])) + 1 if early else epochs_run
+            history = train(model, fit_rows, val_rows, t.epochs, [*callbacks, DVCLiveCallback(live=live)])
+            epochs_run = len(history["loss"])
+            best_epoch = int(np.argmin(history["val_rmse"])) + 1 if early else epochs_run
             live.summary["best_epoch"] = best_epoch
     if early and t.refit:
-        print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
+        if distribute.is_chief(t.distribute):
+            print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
         model = compiled(prepared.train)
-        model.fit(batches(prepared.train, t.batch_size, seed=t.seed), epochs=best_epoch, shuffle=False, verbose=2)
+        train(model, prepared.train, None, best_epoch, [])
     summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
     return model, summary
+
+
+@contextlib.contextmanager
+def _curves_folder(live_dir: Path, chief: bool):
+    """The chief writes the curves atomically into `live_dir`; other workers into a throwaway folder."""
+    if chief:
+        with atomic_path(live_dir, directory=True) as tmp:
+            yield tmp
+    else:
+        with tempfile.TemporaryDirectory(prefix="movierec-worker-") as tmp:
+            yield Path(tmp)
+
+
+def distributed_epochs(model, strategy, rows: Split, val: Split | None, t: TrainParams, epochs: int, callbacks: list) -> dict:
+    """`model.fit` for `MultiWorkerMirroredStrategy`: the same batches, loss, logs and callbacks.
+
+    Every worker walks the same seeded global batches (`batches`) and trains on its slice of each
+    (`distribute.this_workers_share`). A replica's loss is its share of the global-batch loss:
+    sum of its squared errors / global batch + (its rows / global batch) * the model's regularisation
+    losses, so the all-reduced (summed) gradients equal one worker's on the whole batch. Per-epoch sums
+    (loss, squared error, rows) accumulate in a replica-local variable, all-reduced once per epoch.
+    """
+    import keras
+    import tensorflow as tf
+
+    from movierec import distribute
+
+    watch_rmse = t.early_stopping_patience > 0
+    with strategy.scope():
+        totals = tf.Variable(
+            tf.zeros(3), trainable=False,
+            synchronization=tf.VariableSynchronization.ON_READ, aggregation=tf.VariableAggregation.SUM,
+        )
+    variables = model.trainable_variables
+
+    def replica_loss(user, movie, rating, global_n, training):
+        predicted = model([user, movie], training=training)
+        squared = tf.reduce_sum(tf.square(rating - predicted))
+        share = tf.cast(tf.shape(rating)[0], tf.float32) / global_n
+        extra = tf.add_n(model.losses) if model.losses else 0.0
+        return squared / global_n + share * extra, squared
+
+    def train_step(inputs, rating, global_n):
+        with tf.GradientTape() as tape:
+            loss, squared = replica_loss(*inputs, rating, global_n, training=True)
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        totals.assign_add(tf.stack([loss * global_n, squared, tf.cast(tf.shape(rating)[0], tf.float32)]))
+
+    def eval_step(inputs, rating, global_n):
+        loss, squared = replica_loss(*inputs, rating, global_n, training=False)
+        totals.assign_add(tf.stack([loss * global_n, squared, tf.cast(tf.shape(rating)[0], tf.float32)]))
+
+    def runner(step):
+        @tf.function
+        def run(iterator, steps):
+            for _ in tf.range(steps):
+                strategy.run(step, args=next(iterator))
+        return run
+
+    def epoch_logs(rows_in_pass: int, batch_size: int, dataset, run_whole, run_short, chunk: int) -> dict:
+        """One pass; the shorter last batch goes through its own traced function: a collective keeps
+        the shapes it first ran with, so its sparse-gradient gather cannot change size mid-loop."""
+        totals.assign(tf.zeros(3))
+        whole, rest = divmod(rows_in_pass, batch_size)
+        iterator = iter(dataset)
+        for done in range(0, whole, chunk):
+            run_whole(iterator, tf.constant(min(chunk, whole - done)))
+        if rest:
+            run_short(iterator, tf.constant(1))
+        loss_sum, squared, n = (float(x) for x in totals.read_value().numpy())  # the one all-reduce
+        return {"loss": loss_sum / n, **({"rmse": (squared / n) ** 0.5} if watch_rmse else {})}
+
+    run_train, run_train_last, run_eval = runner(train_step), runner(train_step), runner(eval_step)
+    train_data = distribute.this_workers_share(batches(rows, t.batch_size, seed=t.seed))
+    val_data = distribute.this_workers_share(batches(val, VALIDATION_BATCH)) if val is not None else None
+    chief = distribute.is_chief(t.distribute)
+    history: dict[str, list] = {}
+    hooks = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    hooks.on_train_begin()
+    for epoch in range(epochs):
+        began = time.perf_counter()
+        hooks.on_epoch_begin(epoch)
+        logs = epoch_logs(len(rows), t.batch_size, train_data, run_train, run_train_last, t.steps_per_execution)
+        if val_data is not None:
+            val_logs = epoch_logs(len(val), VALIDATION_BATCH, val_data, run_eval, run_eval, 1 << 30)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        if chief:
+            shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs}\n{time.perf_counter() - began:.1f}s - {shown}", flush=True)
+        hooks.on_epoch_end(epoch, logs)
+        for k, v in logs.items():
+            history.setdefault(k, []).append(v)
+        if model.stop_training:
+            break
+    hooks.on_train_end()
+    return history
 
 
 def save_model(model, path: Path) -> None:
@@ -210,8 +342,12 @@ def run(
     """The train stage: build, fit, save the model and its predictions, and record the wall time and
     the environment (versions, BLAS, CPU) that produced them: git-tracked, kept out of the metrics
     since neither is a result, read by `movierec check-drift`."""
+    from movierec import distribute
+
     variant = params.variant(name)
-    import_tensorflow(threads=variant.train.threads)
+    t = variant.train
+    distribute.make_strategy(t.distribute, t.threads)  # first: a strategy must start TF's runtime itself
+    import_tensorflow(threads=t.threads)
     from movierec import models
 
     content = np.load(content_path, allow_pickle=False) if models.uses_content(variant) else None
@@ -229,6 +365,8 @@ def run(
 
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
     model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
+    if not distribute.is_chief(variant.train.distribute):
+        return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
     export_predictions(model, prepared, params.evaluate, predictions_path)
     write_json(timing_path, summary)
