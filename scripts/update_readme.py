@@ -12,6 +12,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
+- coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
+            decade words in the content text);
 and in benchmarks/README.md, blocks train_speed, cli_speed and pipeline: those files, as printed.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DIFF_FROM = "4272786"  # the first commit with every evaluation stage (Keras Adam, embed.min_df=2)
+SIMILAR_FROM = "1ef275f"  # the last commit whose content text held the release year
 NOTEBOOK_VARIANTS = ("collab", "hybrid")
 NOTEBOOK_REFERENCE = {  # DESIGN.md: the notebook's code as written, Keras 3 port, TF-IDF+SVD content
     ("collab", "concat"): 0.890, ("collab", "product"): 0.986, ("hybrid", "concat"): 0.884, ("hybrid", "product"): 0.981,
@@ -129,6 +132,14 @@ def speed_summary() -> str:
     return "```\n" + "\n".join(train + pipeline) + "\n```\n"
 
 
+def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
+    """`dvc metrics diff REV HEAD --md`, only the rows whose metric name matches `names`."""
+    diff = subprocess.run(["dvc", "metrics", "diff", rev, "HEAD", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lines = diff.splitlines()
+    keep = lines[:2] + [line for line in lines[2:] if re.search(rf"\| [\w.]*{names} ", line)]
+    return f"```\n$ dvc metrics diff {rev} HEAD --md   # {note or names} rows\n" + "\n".join(keep) + "\n```\n"
+
+
 def fill(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(text):
@@ -146,11 +157,9 @@ def main() -> None:
     text = fill(text, "seeds", seeds_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)
-    diff = subprocess.run(["dvc", "metrics", "diff", DIFF_FROM, "HEAD", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    lines = diff.splitlines()
-    keep = lines[:2] + [line for line in lines[2:] if re.search(r"\| (rmse|mae|ndcg_at_10) ", line)]
-    text = fill(text, "diff", f"```\n$ dvc metrics diff {DIFF_FROM} HEAD --md   # RMSE, MAE, NDCG@10 rows\n" + "\n".join(keep) + "\n```\n")
+    text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10 rows"))
     text = fill(text, "speed", speed_summary())
+    text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "ulp", "```\n" + benchmark_output("ulp_sensitivity") + "```\n")
     readme.write_text(text)
 
