@@ -98,20 +98,31 @@ def ablation_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+SEED_COLUMNS = (  # (model, metric, header): rating accuracy, then ranking against EASE
+    ("mf_content", "rmse", "mf_content RMSE"),
+    ("bias", "rmse", "bias baseline RMSE"),
+    ("global_mean", "rmse", "global mean RMSE"),
+    ("dae", "ndcg_at_10", "dae NDCG@10"),
+    ("ease", "ndcg_at_10", "EASE NDCG@10"),
+    ("most_popular", "ndcg_at_10", "most-popular NDCG@10"),
+)
+
+
 def seeds_table() -> str:
     import numpy as np
 
     base, rows = experiments("prepare.seed")
     runs = [(plain(base["prepare.seed"]), base)] + sorted(((plain(row["prepare.seed"]), row) for row, _ in rows), key=lambda sr: sr[0])
-    lines = ["| split seed | mf_content RMSE | bias baseline RMSE | global mean RMSE |", "|---|---|---|---|"]
+    columns = [c for c in SEED_COLUMNS if f"metrics/eval/{c[0]}.json:{c[1]}" in base]
+    lines = ["| split seed | " + " | ".join(h for _, _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for seed, row in runs:
-        lines.append(f"| {seed} | {metric(row, 'mf_content', 'rmse')} | {metric(row, 'bias', 'rmse')} | {metric(row, 'global_mean', 'rmse')} |")
+        lines.append(f"| {seed} | " + " | ".join(metric(row, model, name) for model, name, _ in columns) + " |")
     stats = []
-    for model in ("mf_content", "bias", "global_mean"):
-        values = [row.get(f"metrics/eval/{model}.json:rmse") for _, row in runs]
+    for model, name, _ in columns:
+        values = [row.get(f"metrics/eval/{model}.json:{name}") for _, row in runs]
         values = [v for v in values if v is not None]
-        stats.append(f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}")
-    lines.append(f"| mean ± std over {len(runs)} | " + " | ".join(stats) + " |")
+        stats.append(f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f} ({len(values)})" if values else "–")
+    lines.append(f"| mean ± std (runs) | " + " | ".join(stats) + " |")
     return "\n".join(lines) + "\n"
 
 
