@@ -20,6 +20,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_PARAMS = {
     "embed": {"dim": 8, "min_df": 1},
     "train": {"epochs": 2, "batch_size": 64},
+    "variants": {"dae": {"hidden": 16, "train": {"epochs": 3, "batch_size": 16}}},
 }
 
 

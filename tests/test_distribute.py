@@ -132,7 +132,7 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
     """On a cluster every host runs `movierec train` in its own checkout with its own TF_CONFIG (no
     launcher): the chief's folder gets the outputs, the other's stays as it was."""
     params = prepared_project / "params.yaml"
-    params.write_text(params.read_text().replace("distribute: none", "distribute: multi_worker"))
+    params.write_text(params.read_text().replace("distribute: none", "distribute: multi_worker", 1))
     other = tmp_path / "other_host"
     shutil.copytree(prepared_project, other)
     before = _outputs(other)
@@ -151,7 +151,7 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
 def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prepared_project):
     params = prepared_project / "params.yaml"  # as `dvc exp run -S train.distribute=multi_worker -S train.workers=2` sets them
     text = params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1)
-    params.write_text(text.replace("distribute: none", "distribute: multi_worker").replace("workers: 1", "workers: 2"))
+    params.write_text(text.replace("distribute: none", "distribute: multi_worker", 1).replace("workers: 1", "workers: 2"))
     proc = subprocess.Popen(
         ["movierec", "train", "collab"], cwd=prepared_project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -209,7 +209,7 @@ def test_mirrored_on_the_cpu_matches_the_default(movielens, tmp_path):
 def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(prepared_project):
     """No launcher watches the workers on a real cluster: the chief itself must notice and stop."""
     params = prepared_project / "params.yaml"
-    text = params.read_text().replace("distribute: none", "distribute: multi_worker").replace("epochs: 2\n", "epochs: 200\n", 1)
+    text = params.read_text().replace("distribute: none", "distribute: multi_worker", 1).replace("epochs: 2\n", "epochs: 200\n", 1)
     params.write_text(text)
     chief, peer = (
         subprocess.Popen(["movierec", "train", "collab"], cwd=prepared_project, env={**os.environ, "TF_CONFIG": config},

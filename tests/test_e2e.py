@@ -137,13 +137,17 @@ def _check_serving_commands(root, env):
     """recommend and similar on the trained synthetic models, and their error paths."""
     import numpy as np
 
-    rows = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--json"], root, env).stdout)
+    rows = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--by", "rmse", "--json"], root, env).stdout)
     assert len(rows) == 5
     ratings = (root / "data/raw/movielens/ratings.csv").read_text().splitlines()[1:]
     rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == "1"}
     assert not rated & {r["movieId"] for r in rows}
     assert np.all(np.diff([r["predicted_rating"] for r in rows]) <= 0)
     assert all(0.0 <= r["predicted_rating"] <= 5.0 for r in rows)  # clipped to data.min_rating, data.max_rating
+    ranked = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--variant", "dae", "--json"], root, env).stdout)
+    assert len(ranked) == 5 and not rated & {r["movieId"] for r in ranked}
+    assert all("relevance_score" in r and "predicted_rating" not in r for r in ranked)  # a ranker: no ratings shown
+    assert np.all(np.diff([r["relevance_score"] for r in ranked]) <= 0)
 
     near = json.loads(run(["movierec", "similar", "film 0, the", "--space", "content", "-k", "3", "--json"], root, env).stdout)
     assert len(near) == 3 and near[0]["similarity"] >= near[-1]["similarity"]
@@ -188,7 +192,7 @@ def test_a_teammate_pulls_results_and_experiments_instead_of_training(make_proje
 
 
 ALL_STAGES = {"download", "prepare", "embed", "align", "baselines", "report"} | {
-    f"{stage}@{variant}" for stage in ("train", "evaluate", "explore") for variant in ("collab", "hybrid", "mf_content")
+    f"{stage}@{variant}" for stage in ("train", "evaluate", "explore") for variant in ("collab", "hybrid", "mf_content", "dae")
 }
 
 
@@ -212,14 +216,18 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     for variant in ("collab", "hybrid", "mf_content"):
         metrics = eval_metrics(root, variant)
         assert 0 < metrics["rmse"] < 2.5 and metrics["n_users_evaluated"] > 0 and metrics["users_sampled"] is False
-    assert "averaged over" in (root / "metrics/report.md").read_text()
+    ranker = eval_metrics(root, "dae")  # a ranker: ranking metrics, no rating ones
+    assert "rmse" not in ranker and ranker["n_users_evaluated"] > 0 and 0 <= ranker["ndcg_at_10"] <= 1
+    report = (root / "metrics/report.md").read_text()
+    assert "averaged over" in report and "| dae | – | – |" in report
 
     ratings = (folder / "ratings.csv").read_text().splitlines()[1:]
     for user in (1, 7, 20):
         rows = json.loads(run(["movierec", "recommend", "--user", str(user), "-k", "10", "--json"], root, env).stdout)
         rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == str(user)}
         assert len(rows) == 10 and not rated & {r["movieId"] for r in rows}
-        assert all(0.0 <= r["predicted_rating"] <= 5.0 for r in rows)
+        by_rmse = json.loads(run(["movierec", "recommend", "--user", str(user), "--by", "rmse", "--json"], root, env).stdout)
+        assert all(0.0 <= r["predicted_rating"] <= 5.0 for r in by_rmse)
     for query in ("Picture 0 (1950)", "Picture 5 (1955)"):
         near = json.loads(run(["movierec", "similar", query, "-k", "5", "--min-ratings", "0", "--json"], root, env).stdout)
         assert len(near) == 5 and query not in {r["title"] for r in near}

@@ -182,7 +182,9 @@ def evaluate(ctx, variant):
 
     p = _params(ctx)
     p.variant(variant)
-    predictions = evaluate_stage.load_predictions(predictions_path(variant), "test_predictions", "top_users", "top_movies", "n_params")
+    predictions = evaluate_stage.load_predictions(
+        predictions_path(variant), "top_users", "top_movies", "n_params", optional=("test_predictions",)
+    )
     metrics, sample, curve = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
     metrics["n_params"] = int(predictions["n_params"])
     _write_evaluation(variant, metrics, sample, curve)

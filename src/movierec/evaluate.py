@@ -21,14 +21,16 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
     Only the arrays asked for are read (plus those of `optional` the file has). The file, written by
     `train.export_predictions`, is small: users x top_n at most, never users x movies. It holds:
     - `test_predictions` (n_test,) float32: the model's raw prediction for each test pair, in
-      data/prepared/test.npz order (clipped to the rating scale where used);
+      data/prepared/test.npz order (clipped to the rating scale where used); rating models only;
     - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
     - `top_movies` (n, evaluate.top_n) int32: their best movies not rated in train, best first, PAD = -1;
     - `top_scores` (n, evaluate.top_n) float32: the raw scores of those movies (NaN at PAD);
     - `movie_vectors` (n_movies, d) float32: the learned movie representation (explore, similar);
     - `n_params`: the model's parameter count;
     - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
-      rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m].
+      rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
+    - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
+      low_weight), how to build a user's input history from the training rows to score them on demand.
     """
     path = Path(path)
     if not path.is_file():
@@ -72,14 +74,18 @@ def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tu
 def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, rating_range: tuple[float, float]):
     """All test metrics of a trained variant from its predictions file: its test-pair predictions and
     the top lists train stored (checked to be for the users these params pick, and long enough for k),
-    a sample for the scatter plot, and the ranking metrics at every k up to top_n."""
+    a sample for the scatter plot, and the ranking metrics at every k up to top_n. A ranker (no
+    `test_predictions`) gets the ranking metrics only, and an empty sample (its dvc.yaml plot file
+    exists, with a header only)."""
     users, n_eligible = ranking_users(prepared.test.user, prepared.test.rating, e.relevance_threshold, e.max_users, e.seed)
     stored = predictions["top_movies"]
     if not np.array_equal(predictions["top_users"], users):
         raise MovierecError("the predictions file ranks other users than evaluate's params pick; run `dvc repro` to retrain")
     if stored.shape[1] < e.k:
         raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user train stored; raise evaluate.top_n and retrain")
-    metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
+    metrics, sample = {}, {"actual": np.empty(0), "predicted": np.empty(0)}
+    if "test_predictions" in predictions:
+        metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
     measured = dict(test=prepared.test, relevance_threshold=e.relevance_threshold, n_movies=len(prepared.movie_ids))
     metrics.update(measure_lists(stored, users, n_eligible, k=e.k, **measured))
     return metrics, sample, ranking_curve(stored, users, **measured)

@@ -11,7 +11,7 @@ import numpy as np
 from keras import layers
 
 from movierec.errors import MovierecError
-from movierec.params import MFVariant, ModelParams, NotebookVariant, VariantParams
+from movierec.params import DAEVariant, MFVariant, ModelParams, NotebookVariant, VariantParams
 
 
 def _id_embedding(inputs, n: int, model: ModelParams, name: str):
@@ -106,6 +106,26 @@ def mf(n_users: int, n_movies: int, variant: MFVariant, global_mean: float, cont
     return net
 
 
+def multdae(n_users: int, n_movies: int, variant: DAEVariant) -> keras.Model:
+    """A user's history -> one logit per movie (Mult-DAE): Dropout -> Dense (+ per-user vector) -> tanh -> Dense.
+
+    The input is the rating-weighted history already L2-normalised by the caller (`train.history_batches`,
+    `train.history_scorer`): a UnitNormalization layer made training about 4x slower here.
+    """
+    history = keras.Input(shape=(n_movies,), name="history")
+    x = layers.Dropout(variant.dropout)(history)
+    x = layers.Dense(variant.hidden, kernel_regularizer=keras.regularizers.L2(variant.l2), name="encode")(x)
+    inputs = [history]
+    if variant.user_vector:
+        user = keras.Input(shape=(), name="user", dtype="int32")
+        vector = layers.Embedding(n_users, variant.hidden, embeddings_regularizer=keras.regularizers.L2(variant.l2_user), name="user_vector")
+        x = layers.Add()([x, vector(user)])
+        inputs.append(user)
+    x = layers.Activation("tanh")(x)
+    logits = layers.Dense(n_movies, kernel_regularizer=keras.regularizers.L2(variant.l2), name="logits")(x)
+    return keras.Model(inputs, logits, name="multdae")
+
+
 def build(
     variant: VariantParams, model: ModelParams, *, n_users: int, n_movies: int, rating_range, content=None, global_mean: float = 0.0
 ) -> keras.Model:
@@ -114,13 +134,18 @@ def build(
         return collab(n_users, n_movies, model, variant, rating_range)
     if variant.architecture == "hybrid":
         return hybrid(n_users, n_movies, model, variant, rating_range, content)
+    if variant.architecture == "multdae":
+        return multdae(n_users, n_movies, variant)
     return mf(n_users, n_movies, variant, global_mean, content)
 
 
 def movie_vectors(model: keras.Model) -> np.ndarray:
     """The model's learned (n_movies, d) movie representation: its "movie_embedding" table, plus the
-    projected content vectors W c_i for `mf` with content (its item factors are q_i + W c_i)."""
+    projected content vectors W c_i for `mf` with content (its item factors are q_i + W c_i); for
+    `multdae`, its output kernel transposed (movie m's logit is hidden . kernel[:, m] + bias[m])."""
     names = {layer.name for layer in model.layers}
+    if model.name == "multdae":
+        return np.ascontiguousarray(np.asarray(model.get_layer("logits").get_weights()[0], dtype=np.float32).T)
     if "movie_embedding" not in names:
         raise MovierecError(f"model {model.name!r} has no 'movie_embedding' layer; is it a movierec model?")
     vectors = np.asarray(model.get_layer("movie_embedding").get_weights()[0], dtype=np.float32)

@@ -124,7 +124,23 @@ class MFVariant:
     train: TrainParams
 
 
-VariantParams = NotebookVariant | MFVariant
+@dataclass(frozen=True)
+class DAEVariant:
+    """A ranker over each user's whole history (Mult-DAE, Liang et al. 2018), with an optional per-user vector."""
+
+    architecture: Literal["multdae"]
+    shared: Literal["train"]
+    hidden: int = _bounds(1)
+    dropout: float = _bounds(0, 1, open_high=True)
+    l2: float = _bounds(0)
+    l2_user: float = _bounds(0)
+    user_vector: bool
+    positive_threshold: float = _bounds()
+    low_weight: float = _bounds(0, 1)
+    train: TrainParams
+
+
+VariantParams = NotebookVariant | MFVariant | DAEVariant
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,7 @@ class Params:
         """These params with variant `name` trained as `distribute` on `workers` (`train --workers`)."""
         v = self.variant(name)
         train = dataclasses.replace(v.train, distribute=distribute, workers=workers)
+        _check_distribution(name, dataclasses.replace(v, train=train), PARAMS_FILE)
         return dataclasses.replace(self, variants={**self.variants, name: dataclasses.replace(v, train=train)})
 
 
@@ -192,6 +209,7 @@ def _check_consistency(p: Params, source: str) -> None:
             "the length of the lists train stores; raise evaluate.top_n"
         )
     for name, v in p.variants.items():
+        _check_distribution(name, v, source)
         if v.train.distribute == "multi_worker" and v.train.tensorboard:
             raise ParamsError(
                 f"{source}: variants.{name}: train.tensorboard is not supported with train.distribute=multi_worker; "
@@ -210,6 +228,15 @@ def _check_consistency(p: Params, source: str) -> None:
                 raise ParamsError(f"{source}: variants.{name}.dropout: {rate} is outside [0, 1)")
         if any(size < 1 for size in v.dense):
             raise ParamsError(f"{source}: variants.{name}.dense: layer sizes must be positive integers")
+
+
+def _check_distribution(name: str, v: VariantParams, source: str) -> None:
+    """The history ranker trains in one process only: its batches are users, not rating rows."""
+    if isinstance(v, DAEVariant) and v.train.distribute != "none":
+        raise ParamsError(
+            f"{source}: variants.{name}: train.distribute={v.train.distribute} is not supported for architecture "
+            "multdae; set it to none"
+        )
 
 
 def _did_you_mean(key: str, options) -> str:

@@ -3,7 +3,7 @@
 `recommend` serves a user from the top list train stored when it holds k movies the user has not
 rated (in train or test); otherwise it scores that one user against every movie on demand: with the
 factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
-imports TensorFlow). Predicted ratings are clipped to the rating scale. `similar` needs the movie
+imports TensorFlow; a history ranker is fed the user's weighted training history). Predicted ratings are clipped to the rating scale. `similar` needs the movie
 vectors only. Neither holds anything users x movies.
 """
 
@@ -58,14 +58,14 @@ def recommend(
     """The k best-scored movies that `user` (encoded) has not rated: (movies, scores). With a
     `rating_range` the scores are predicted ratings, clipped to it; without, a ranker's relevance scores."""
     rated = rated_movies(prepared, user)
-    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=FACTOR_KEYS)
+    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=(*FACTOR_KEYS, "history_weighting"))
     row = int(np.searchsorted(stored["top_users"], user))
     if row < len(stored["top_users"]) and stored["top_users"][row] == user:
         movies, scores = stored["top_movies"][row], stored["top_scores"][row]
         keep = (movies != PAD) & ~np.isin(movies, rated)
         if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
             return movies[keep][:k], _shown(scores[keep][:k], rating_range)
-    score = _on_demand_scorer(stored, predictions_path, model_path, len(prepared.movie_ids))
+    score = _on_demand_scorer(stored, predictions_path, model_path, prepared)
     block = np.asarray(score(np.array([user])), dtype=np.float32)
     top = top_k_block(block, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
     top = top[top != PAD]
@@ -76,8 +76,9 @@ def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.n
     return scores if rating_range is None else clip_ratings(scores, rating_range)
 
 
-def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_movies: int):
+def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, prepared: Prepared):
     """Scores one user against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
+    n_movies = len(prepared.movie_ids)
     if all(key in stored for key in FACTOR_KEYS):
         vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
         return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
@@ -85,12 +86,16 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, n_
         raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
     from movierec.quiet import import_tensorflow
     from movierec.scoring import pair_scorer
-    from movierec.train import keras_predictor
+    from movierec.train import history_scorer, keras_predictor, user_histories
 
     import_tensorflow()
     import keras
 
-    return pair_scorer(keras_predictor(keras.saving.load_model(model_path)), n_movies)
+    model = keras.saving.load_model(model_path)
+    if "history_weighting" in stored:
+        threshold, low_weight = (float(w) for w in stored["history_weighting"])
+        return history_scorer(model, user_histories(prepared.train, len(prepared.user_ids), n_movies, threshold, low_weight))
+    return pair_scorer(keras_predictor(model), n_movies)
 
 
 def similar(

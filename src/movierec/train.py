@@ -9,6 +9,9 @@ Two regimes, chosen by `train.early_stopping_patience`:
 
 Both run under the `train.distribute` strategy (`movierec.distribute`): `model.fit` for none and
 mirrored, `distributed_epochs` for multi_worker, where only the chief writes outputs.
+
+The history ranker (`multdae`) trains on batches of users instead of rating rows (`fit_history_model`),
+in one process, with the same two regimes; its loss is the softmax likelihood of the history, not MSE.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ import numpy as np
 from movierec.atomic import atomic_path, write_json
 from movierec.environment import environment_record
 from movierec.errors import MovierecError
-from movierec.params import EvaluateParams, Params, TrainParams
+from movierec.params import DAEVariant, EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
-from movierec.scoring import evaluation_lists, pair_scorer
+from movierec.scoring import BlockScorer, evaluation_lists, pair_scorer
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +183,126 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
     return model, summary
 
 
+def user_histories(rows: Split, n_users: int, n_movies: int, positive_threshold: float, low_weight: float):
+    """Each user's rated movies as one CSR row (users x movies, sparse), weighted 1 for a rating at or
+    above `positive_threshold` and `low_weight` below it: the history model's input and target."""
+    import scipy.sparse as sp
+
+    weights = np.where(np.asarray(rows.rating) >= positive_threshold, 1.0, low_weight).astype(np.float32)
+    histories = sp.csr_matrix((weights, (rows.user, rows.movie)), shape=(n_users, n_movies), dtype=np.float32)
+    histories.sum_duplicates()
+    histories.sort_indices()
+    return histories
+
+
+def _unit_rows(x):
+    """Rows scaled to unit L2 norm, as tf.math.l2_normalize does (the model expects this input)."""
+    return x / np.sqrt(np.maximum(np.sum(x * x, axis=1, keepdims=True), 1e-12))
+
+
+def history_batches(inputs, targets, batch_size: int, with_user: bool, seed: int | None = None):
+    """tf.data batches of the users with a target row: ((L2-normalised input history[, user]), target
+    history), each batch made dense (batch x movies) only when it is drawn; users shuffled anew on every
+    pass when `seed` is given."""
+    import tensorflow as tf
+
+    n_movies = inputs.shape[1]
+
+    def ragged(m):
+        splits = m.indptr.astype(np.int64)
+        return (tf.RaggedTensor.from_row_splits(m.indices.astype(np.int64), splits),
+                tf.RaggedTensor.from_row_splits(m.data.astype(np.float32), splits))
+
+    def dense(table, users):
+        cols, vals = (tf.gather(t, users) for t in table)
+        index = tf.stack([cols.value_rowids(), cols.flat_values], axis=1)
+        return tf.scatter_nd(index, vals.flat_values, tf.stack([cols.nrows(), tf.constant(n_movies, tf.int64)]))
+
+    x_table = ragged(inputs)
+    y_table = x_table if targets is inputs else ragged(targets)
+
+    def batch(users):
+        x = tf.math.l2_normalize(dense(x_table, users), axis=1)
+        return ((x, tf.cast(users, tf.int32)) if with_user else x), dense(y_table, users)
+
+    users = np.flatnonzero(np.diff(targets.indptr) > 0).astype(np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices(users)
+    if seed is not None:
+        dataset = dataset.shuffle(len(users), seed=seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.batch(batch_size).map(batch).prefetch(2).with_options(options)
+
+
+def history_scorer(model, histories) -> BlockScorer:
+    """A block scorer for a history model: each chunk's histories (CSR rows), normalised as in training."""
+    with_user = len(model.inputs) == 2
+
+    def score(users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        x = _unit_rows(histories[users].toarray().astype(np.float32))
+        return np.asarray(model([x, users.astype(np.int32)] if with_user else x, training=False))
+
+    return score
+
+
+def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: Path, tensorboard_dir: Path | None = None):
+    """Train a history model (`multdae`) on batches of users; return it and a summary like `fit`'s.
+
+    Input and target are the user's weighted training history (`user_histories`). The eval curve: with
+    early_stopping_patience 0, the test histories' loss given the training ones (curves only, as `fit`
+    does with the test split); above 0, the same on a validation carve of the training rows, watched by
+    early stopping (then `refit` retrains on all training rows for the best epoch count).
+    """
+    import keras
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    from movierec.optim import make_optimizer
+
+    t = variant.train
+    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    histories = lambda rows: user_histories(rows, n_users, n_movies, variant.positive_threshold, variant.low_weight)  # noqa: E731
+
+    def compiled():
+        seed_everything(t.seed)
+        model = build(0.0)
+        model.compile(
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+            optimizer=make_optimizer(t.optimizer, t.learning_rate),
+            steps_per_execution=t.steps_per_execution,
+        )
+        return model
+
+    def train(model, rows: Split, held: Split | None, epochs: int, callbacks: list) -> dict:
+        inputs = histories(rows)
+        validation = history_batches(inputs, histories(held), t.batch_size, variant.user_vector) if held is not None else None
+        data = history_batches(inputs, inputs, t.batch_size, variant.user_vector, seed=t.seed)
+        return model.fit(data, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=2).history
+
+    early = t.early_stopping_patience > 0
+    fit_rows, held = carve_validation(prepared.train, t.validation_fraction, t.seed) if early else (prepared.train, prepared.test)
+    callbacks = []
+    if early:
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
+    start = time.perf_counter()
+    model = compiled()
+    with atomic_path(live_dir, directory=True) as tmp_live:
+        with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            history = train(model, fit_rows, held, t.epochs, [*callbacks, DVCLiveCallback(live=live)])
+            epochs_run = len(history["loss"])
+            best_epoch = int(np.argmin(history["val_loss"])) + 1 if early else epochs_run
+            live.summary["best_epoch"] = best_epoch
+    if early and t.refit:
+        print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
+        model = compiled()
+        train(model, prepared.train, None, best_epoch, [])
+    summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
+    return model, summary
+
+
 @contextlib.contextmanager
 def _curves_folder(live_dir: Path, chief: bool):
     """The chief writes the curves atomically into `live_dir`; other workers into a throwaway folder."""
@@ -305,31 +428,41 @@ def keras_predictor(model, batch_size: int = 65536):
     return predict
 
 
-def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path) -> None:
+def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path, variant=None) -> None:
     """Save what the later stages and commands need from the model, computed while TensorFlow is loaded.
 
     Evaluation, exploration, `recommend` and `similar` read this file instead of the `.keras` model,
     so none of them pays TensorFlow's start-up (about 3 s a process here). It holds predictions for the
     test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
     movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
-    tables that score any user on demand. The keys are documented in `evaluate.load_predictions`.
+    tables that score any user on demand. A history ranker (`variant` of architecture multdae) predicts
+    no ratings: no test predictions, and its history weighting instead, to score any user on demand.
+    The keys are documented in `evaluate.load_predictions`.
     """
     from movierec.models import factor_tables, movie_vectors
 
-    predict = keras_predictor(model)
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    if isinstance(variant, DAEVariant):
+        histories = user_histories(prepared.train, n_users, n_movies, variant.positive_threshold, variant.low_weight)
+        score = history_scorer(model, histories)
+        first, last = {}, {"history_weighting": np.array([variant.positive_threshold, variant.low_weight], dtype=np.float32)}
+    else:
+        predict = keras_predictor(model)
+        score = pair_scorer(predict, n_movies)
+        first = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
+        last = factor_tables(model)
     users, top_movies, top_scores = evaluation_lists(
-        pair_scorer(predict, n_movies), prepared.train, prepared.test, n_users, n_movies,
+        score, prepared.train, prepared.test, n_users, n_movies,
         n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
     )
     arrays = {
-        "test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32),
+        **first,
         "top_users": users.astype(np.int32),
         "top_movies": top_movies,
         "top_scores": top_scores,
         "movie_vectors": movie_vectors(model),
         "n_params": np.int64(model.count_params()),
-        **factor_tables(model),
+        **last,
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -364,11 +497,14 @@ def run(
         )
 
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
-    model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
+    if isinstance(variant, DAEVariant):
+        model, summary = fit_history_model(build, prepared, variant, live_dir, tensorboard_dir)
+    else:
+        model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
     if not distribute.is_chief(variant.train.distribute):
         return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
-    export_predictions(model, prepared, params.evaluate, predictions_path)
+    export_predictions(model, prepared, params.evaluate, predictions_path, variant)
     write_json(timing_path, summary)
     write_json(environment_path, environment_record(tf_threads=variant.train.threads))
     return model

@@ -1,0 +1,143 @@
+"""The history ranker (architecture multdae): it learns planted co-watching, exports a ranker's
+predictions (no ratings), reloads, serves, and gives the same lists for the same seed."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+from movierec import models, serve
+from movierec.errors import MovierecError
+from movierec.evaluate import evaluate_variant, load_predictions
+from movierec.params import EvaluateParams, parse_params
+from movierec.prepare import Prepared, Split
+from movierec.scoring import RatedIndex, top_k_of_users
+from movierec.train import export_predictions, fit_history_model, history_scorer, save_model, user_histories
+
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
+PARAMS = parse_params(RAW)
+BIG, SMALL, BLOCK = 60, 30, 20  # users in group A and B; each group watches its own block of 20 movies
+N_USERS, N_MOVIES = BIG + SMALL, 2 * BLOCK
+E = EvaluateParams(k=5, relevance_threshold=4.0, top_n=8, max_users=0, seed=0)
+
+
+def planted() -> Prepared:
+    """Group A (users 0-59) rates 12 of movies 0-19, group B (60-89) 12 of movies 20-39; 3 of each
+    user's movies are held out as test (rated 5). Group A is bigger, so the most-rated movies are
+    A's: most-popular serves B's users the wrong block."""
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for user in range(N_USERS):
+        block = 0 if user < BIG else BLOCK
+        movies = block + rng.choice(BLOCK, 12, replace=False)
+        ratings = rng.choice([3.0, 4.0, 5.0], 12)
+        ratings[:3] = 5.0
+        test += [(user, m, r) for m, r in zip(movies[:3], ratings[:3])]
+        train += [(user, m, r) for m, r in zip(movies[3:], ratings[3:])]
+    split = lambda rows: Split(*(np.array(c) for c in zip(*rows)))  # noqa: E731
+    return Prepared(np.arange(N_USERS) + 1, np.arange(N_MOVIES) + 1, split(train), split(test))
+
+
+def tiny_variant(seed: int = 42):
+    v = PARAMS.variants["dae"]
+    train = dataclasses.replace(v.train, epochs=30, batch_size=16, learning_rate=0.01, seed=seed)
+    return dataclasses.replace(v, hidden=16, dropout=0.2, l2=1e-4, l2_user=0.01, train=train)
+
+
+def train_tiny(tmp_path, variant=None):
+    variant = variant or tiny_variant()
+    prepared = planted()
+    build = lambda _mean: models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=N_MOVIES, rating_range=(0.0, 5.0))  # noqa: E731
+    model, summary = fit_history_model(build, prepared, variant, tmp_path / "live")
+    return prepared, variant, model, summary
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dae")
+    prepared, variant, model, summary = train_tiny(folder)
+    export_predictions(model, prepared, E, folder / "p.npz", variant)
+    save_model(model, folder / "m.keras")
+    return folder, prepared, variant, model, summary
+
+
+def own_block_share(users: np.ndarray, lists: np.ndarray) -> float:
+    own = (lists >= BLOCK) == (users >= BIG)[:, None]
+    return float(own[lists >= 0].mean())
+
+
+def test_recovers_the_planted_blocks_and_beats_most_popular(trained):
+    folder, prepared, _, _, summary = trained
+    saved = load_predictions(folder / "p.npz")
+    users, lists = saved["top_users"], saved["top_movies"]
+    assert summary["epochs_run"] == 30
+    assert own_block_share(users, lists[:, :5]) > 0.95  # nearly every recommendation from the user's own block
+    metrics, _, _ = evaluate_variant(saved, prepared, E, (0.0, 5.0))
+    popularity = np.bincount(prepared.train.movie, minlength=N_MOVIES).astype(np.float32)
+    rated = RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, N_USERS)
+    popular, _ = top_k_of_users(lambda u: np.tile(popularity, (len(u), 1)), users, N_MOVIES, rated, E.top_n)
+    popular_metrics, _, _ = evaluate_variant({**saved, "top_movies": popular}, prepared, E, (0.0, 5.0))
+    assert own_block_share(users, popular[:, :5]) < 0.75  # B's users get A's movies
+    assert metrics["ndcg_at_5"] > popular_metrics["ndcg_at_5"] + 0.05
+    assert metrics["recall_at_5"] > popular_metrics["recall_at_5"]
+
+
+def test_exports_a_ranker_without_ratings(trained):
+    folder, prepared, variant, model, _ = trained
+    saved = load_predictions(folder / "p.npz")
+    assert "test_predictions" not in saved
+    np.testing.assert_array_equal(saved["history_weighting"], [variant.positive_threshold, variant.low_weight])
+    assert saved["movie_vectors"].shape == (N_MOVIES, variant.hidden)
+    np.testing.assert_array_equal(saved["movie_vectors"].T, model.get_layer("logits").get_weights()[0])
+    assert int(saved["n_params"]) == model.count_params()
+    metrics, sample, curve = evaluate_variant(saved, prepared, E, (0.0, 5.0))
+    assert not any(key.startswith(("rmse", "mae")) for key in metrics) and "ndcg_at_5" in metrics
+    assert len(sample["actual"]) == 0 and len(curve["k"]) == E.top_n
+    assert not serve.is_rating_model(metrics)  # recommend labels its scores relevance scores
+
+
+def test_saved_model_reloads_without_custom_objects(trained):
+    folder, prepared, variant, model, _ = trained
+    loaded = keras.saving.load_model(folder / "m.keras", safe_mode=True)
+    histories = user_histories(prepared.train, N_USERS, N_MOVIES, variant.positive_threshold, variant.low_weight)
+    users = np.arange(N_USERS)
+    np.testing.assert_allclose(history_scorer(loaded, histories)(users), history_scorer(model, histories)(users), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("user", [0, BIG + 1])
+def test_recommend_serves_stored_and_on_demand_lists_never_a_rated_movie(trained, user):
+    folder, prepared, _, _, _ = trained
+    saved = load_predictions(folder / "p.npz")
+    stored_row = int(np.searchsorted(saved["top_users"], user))
+    from_list, _ = serve.recommend(prepared, user, 5, folder / "p.npz", folder / "m.keras", None)
+    # a list too long for the stored one forces scoring on demand through the Keras model
+    on_demand, scores = serve.recommend(prepared, user, 20, folder / "p.npz", folder / "m.keras", None)
+    rated = serve.rated_movies(prepared, user)
+    for picks in (from_list, on_demand):
+        assert len(picks) and not np.isin(picks, rated).any()
+    assert np.all(np.diff(scores) <= 0) and len(on_demand) == min(20, N_MOVIES - len(rated))
+    keep = saved["top_movies"][stored_row]
+    np.testing.assert_array_equal(from_list, keep[~np.isin(keep, rated)][:5])
+    np.testing.assert_array_equal(on_demand[: len(from_list)], from_list)  # the same model, the same order
+
+
+def test_same_seed_same_lists(trained, tmp_path):
+    folder, prepared, variant, _, _ = trained
+    _, _, again, _ = train_tiny(tmp_path, variant)
+    export_predictions(again, prepared, E, tmp_path / "p.npz", variant)
+    assert (tmp_path / "p.npz").read_bytes() == (folder / "p.npz").read_bytes()
+
+
+@pytest.mark.parametrize("distribute", ["mirrored", "multi_worker"])
+def test_distributed_training_is_refused_in_one_line(distribute):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["variants"]["dae"]["train"]["distribute"] = distribute
+    from movierec.params import _check_consistency
+
+    with pytest.raises(MovierecError, match=rf"variants\.dae: train\.distribute={distribute} is not supported for architecture multdae; set it to none"):
+        _check_consistency(parse_params(raw), "params.yaml")
+    with pytest.raises(MovierecError, match="not supported for architecture multdae"):
+        PARAMS.with_distribution("dae", distribute, 2)
