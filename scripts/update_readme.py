@@ -8,6 +8,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
             newest `dvc exp run -S model.join=...` experiment with the other join;
 - ablation: experiments that change only `variants.mf_content.*` (what each ingredient contributes);
 - seeds:    experiments that change only `prepare.seed` (other splits), with mean ± std;
+- dae_ablation: experiments that change only `variants.dae.*`, with EASE on the same split;
 - dag:      `dvc dag --md`;
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
@@ -98,6 +99,22 @@ def ablation_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def dae_ablation_table() -> str:
+    """What each ingredient of the dae ranker contributes: experiments changing only variants.dae.*."""
+    base, rows = experiments("variants.dae.")
+    names = ("ndcg_at_10", "precision_at_10", "recall_at_10", "hit_rate_at_10")
+    lines = ["| dae run | NDCG@10 | P@10 | R@10 | HR@10 | ΔNDCG@10 vs full recipe |", "|---|---|---|---|---|---|"]
+    full = base.get("metrics/eval/dae.json:ndcg_at_10")
+    lines.append("| full recipe (params.yaml) | " + " | ".join(metric(base, "dae", n) for n in names) + " | – |")
+    for row, change in sorted(rows, key=lambda rc: str(rc[1])):
+        label = ", ".join(f"`{k.removeprefix('variants.dae.')}={v}`" for k, v in change.items())
+        value = row.get("metrics/eval/dae.json:ndcg_at_10")
+        delta = "–" if value is None or full is None else f"{value - full:+.4f}"
+        lines.append(f"| {label} | " + " | ".join(metric(row, "dae", n) for n in names) + f" | {delta} |")
+    lines.append("| EASE (baselines, same split) | " + " | ".join(metric(base, "ease", n) for n in names) + " | – |")
+    return "\n".join(lines) + "\n"
+
+
 SEED_COLUMNS = (  # (model, metric, header): rating accuracy, then ranking against EASE
     ("mf_content", "rmse", "mf_content RMSE"),
     ("bias", "rmse", "bias baseline RMSE"),
@@ -166,6 +183,7 @@ def main() -> None:
     text = fill(text, "notebook", notebook_table())
     text = fill(text, "ablation", ablation_table())
     text = fill(text, "seeds", seeds_table())
+    text = fill(text, "dae_ablation", dae_ablation_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)
     text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10 rows"))
