@@ -39,6 +39,8 @@ LARGE_DATA = (
     "train.batch_size=4096",
     "train.learning_rate=0.003",
     "train.epochs=5",
+    "variants.mf_content.factors=16",
+    "variants.mf_content.l2_factors=0.03",
     "variants.mf_content.train.batch_size=4096",
     "variants.mf_content.train.learning_rate=0.005",
     "variants.mf_content.train.epochs=20",
@@ -59,6 +61,7 @@ def set_params(params_file: Path, settings: list[str]) -> None:
     from ruamel.yaml import YAML
 
     ry = YAML()
+    ry.width = 4096  # keep long values (checksums) on their line
     doc = ry.load(params_file.read_text())
     for setting in settings:
         key, _, value = setting.partition("=")
