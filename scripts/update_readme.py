@@ -12,7 +12,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
-and in benchmarks/README.md, blocks train_speed, cli_speed and pipeline: those files, as printed.
+and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> None:
 
     bench = ROOT / "benchmarks" / "README.md"
     text = bench.read_text()
-    for name in ("train_speed", "cli_speed", "pipeline"):
+    for name in ("train_speed", "cli_speed", "pipeline", "scale"):
         text = fill(text, name, "```\n" + benchmark_output(name) + "```\n")
     bench.write_text(text)
 
