@@ -15,7 +15,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
             decade words in the content text);
-and in benchmarks/README.md, blocks train_speed, cli_speed and pipeline: those files, as printed.
+and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def main() -> None:
 
     bench = ROOT / "benchmarks" / "README.md"
     text = bench.read_text()
-    for name in ("train_speed", "cli_speed", "pipeline"):
+    for name in ("train_speed", "cli_speed", "pipeline", "scale"):
         text = fill(text, name, "```\n" + benchmark_output(name) + "```\n")
     bench.write_text(text)
 
