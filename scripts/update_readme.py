@@ -60,7 +60,9 @@ def plain(value):
 
 
 def changed_params(row: dict, base: dict) -> dict:
-    return {k: plain(row[k]) for k in row if k.startswith(PARAM_PREFIXES) and row[k] != base.get(k)}
+    """Params an experiment set differently from the workspace; a param its commit did not have yet
+    (None, e.g. a variant added later) is not a change."""
+    return {k: plain(row[k]) for k in row if k.startswith(PARAM_PREFIXES) and row[k] not in (None, "None") and row[k] != base.get(k)}
 
 
 def experiments(prefix: str) -> tuple[dict, list[tuple[dict, dict]]]:

@@ -12,7 +12,7 @@ from importlib import metadata
 import numpy as np
 import pytest
 
-from conftest import REPO, git_commit, require_shared_data, run
+from conftest import REPO, git_commit, require_shared_data, run, write_params
 
 # Outputs of each stage that must be bitwise identical (the .keras zip holds its save time; its
 # weights are what the predictions file is computed from).
@@ -65,9 +65,7 @@ def test_real_content_vectors_do_not_depend_on_blas_threads(tmp_path):
     where a thread-count dependence showed (issue 11)."""
     with zipfile.ZipFile(require_shared_data() / "ml-latest-small.zip") as archive:
         archive.extractall(tmp_path)
-    (tmp_path / "params.yaml").write_text(
-        (REPO / "params.yaml").read_text().replace("path: data/raw/ml-latest-small", f"path: {tmp_path / 'ml-latest-small'}")
-    )
+    write_params(tmp_path / "params.yaml", {"data": {"path": str(tmp_path / "ml-latest-small")}})
     digests = []
     for threads, one_core in ((1, True), (2, False)):
         env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
