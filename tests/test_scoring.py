@@ -217,13 +217,18 @@ class FakeClock:
         return self.now
 
 
-def test_progress_in_a_log_prints_plain_lines_at_tenths_with_an_eta():
+def progress_output(total: int, steps: int, seconds_per_step: float, per_step: int) -> str:
+    """What Progress prints to a log (not a terminal) for a job of `steps` equal steps on a fake clock."""
     stream, clock = io.StringIO(), FakeClock()
-    with Progress(1000, "users scored", stream=stream, clock=clock) as progress:
-        for _ in range(100):
-            clock.now += 0.1
-            progress.advance(10)
-    text = stream.getvalue()
+    with Progress(total, "users scored", stream=stream, clock=clock) as progress:
+        for _ in range(steps):
+            clock.now += seconds_per_step
+            progress.advance(per_step)
+    return stream.getvalue()
+
+
+def test_progress_in_a_log_prints_plain_lines_at_tenths_with_an_eta():
+    text = progress_output(1000, 100, 0.1, 10)
     assert "\r" not in text
     lines = text.splitlines()
     assert 8 <= len(lines) <= 11, lines  # about one line per 10%, then the summary
@@ -232,12 +237,7 @@ def test_progress_in_a_log_prints_plain_lines_at_tenths_with_an_eta():
 
 
 def test_progress_of_a_short_job_prints_only_its_summary():
-    stream, clock = io.StringIO(), FakeClock()
-    with Progress(50, "users scored", stream=stream, clock=clock) as progress:
-        for _ in range(5):
-            clock.now += 0.01
-            progress.advance(10)
-    assert stream.getvalue().splitlines() == ["users scored: 50 in 0.1 s, 1,000/s"]
+    assert progress_output(50, 5, 0.01, 10).splitlines() == ["users scored: 50 in 0.1 s, 1,000/s"]
 
 
 def test_progress_in_a_terminal_redraws_one_line():
