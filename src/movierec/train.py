@@ -121,10 +121,7 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
     `multi_worker` the epochs run in `distributed_epochs` (Keras 3's `fit` fails there), with the same
     callbacks; only the chief's curves reach `live_dir`.
     """
-    import keras
     import tensorflow as tf
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
 
     from movierec import distribute
 
@@ -159,28 +156,7 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
             verbose=2,
         ).history
 
-    early = t.early_stopping_patience > 0
-    fit_rows, val_rows = carve_validation(prepared.train, t.validation_fraction, t.seed) if early else (prepared.train, prepared.test)
-    callbacks = []
-    if early:
-        callbacks.append(keras.callbacks.EarlyStopping("val_rmse", mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
-    if tensorboard_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
-    start = time.perf_counter()
-    model = compiled(fit_rows)
-    with _curves_folder(live_dir, distribute.is_chief(t.distribute)) as tmp_live:
-        with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            history = train(model, fit_rows, val_rows, t.epochs, [*callbacks, DVCLiveCallback(live=live)])
-            epochs_run = len(history["loss"])
-            best_epoch = int(np.argmin(history["val_rmse"])) + 1 if early else epochs_run
-            live.summary["best_epoch"] = best_epoch
-    if early and t.refit:
-        if distribute.is_chief(t.distribute):
-            print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
-        model = compiled(prepared.train)
-        train(model, prepared.train, None, best_epoch, [])
-    summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
-    return model, summary
+    return fit_with_regime(prepared, t, compiled, train, "val_rmse", live_dir, tensorboard_dir, distribute.is_chief(t.distribute))
 
 
 def user_histories(rows: Split, n_users: int, n_movies: int, positive_threshold: float, low_weight: float):
@@ -255,8 +231,6 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
     early stopping (then `refit` retrains on all training rows for the best epoch count).
     """
     import keras
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
 
     from movierec.optim import make_optimizer
 
@@ -264,7 +238,7 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     histories = lambda rows: user_histories(rows, n_users, n_movies, variant.positive_threshold, variant.low_weight)  # noqa: E731
 
-    def compiled():
+    def compiled(_rows: Split):  # a softmax over movies: no global mean to take from the rows
         seed_everything(t.seed)
         model = build(0.0)
         model.compile(
@@ -280,24 +254,39 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
         data = history_batches(inputs, inputs, t.batch_size, variant.user_vector, seed=t.seed)
         return model.fit(data, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=2).history
 
+    return fit_with_regime(prepared, t, compiled, train, "val_loss", live_dir, tensorboard_dir, chief=True)
+
+
+def fit_with_regime(prepared: Prepared, t: TrainParams, compiled, train, monitor: str, live_dir: Path,
+                    tensorboard_dir: Path | None, chief: bool):
+    """The regime both fits share. With early stopping: train on a validation carve of the training
+    rows watching `monitor`, then (`refit`) retrain on all of them for the best epoch count. Without:
+    train on all training rows, the test split as the curves' eval set only. `compiled(rows)` makes a
+    fresh seeded model; `train(model, rows, held, epochs, callbacks)` runs the epochs and returns
+    Keras' history dict. Only the `chief` writes the curves."""
+    import keras
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
     early = t.early_stopping_patience > 0
     fit_rows, held = carve_validation(prepared.train, t.validation_fraction, t.seed) if early else (prepared.train, prepared.test)
     callbacks = []
     if early:
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), histogram_freq=1))
     start = time.perf_counter()
-    model = compiled()
-    with atomic_path(live_dir, directory=True) as tmp_live:
+    model = compiled(fit_rows)
+    with _curves_folder(live_dir, chief) as tmp_live:
         with Live(str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             history = train(model, fit_rows, held, t.epochs, [*callbacks, DVCLiveCallback(live=live)])
             epochs_run = len(history["loss"])
-            best_epoch = int(np.argmin(history["val_loss"])) + 1 if early else epochs_run
+            best_epoch = int(np.argmin(history[monitor])) + 1 if early else epochs_run
             live.summary["best_epoch"] = best_epoch
     if early and t.refit:
-        print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
-        model = compiled()
+        if chief:
+            print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
+        model = compiled(prepared.train)
         train(model, prepared.train, None, best_epoch, [])
     summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
     return model, summary
