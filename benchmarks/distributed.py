@@ -47,6 +47,9 @@ def gradient_bytes_per_step(model, batch_size: int) -> tuple[int, int]:
 
 
 def communication(params, variant_name: str, n_users: int, n_movies: int) -> tuple[int, int]:
+    from movierec.quiet import import_tensorflow
+
+    import_tensorflow()  # quietly, before models imports Keras
     from movierec import models
 
     variant = params.variant(variant_name)

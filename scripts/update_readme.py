@@ -162,11 +162,19 @@ def speed_summary() -> str:
     return "```\n" + "\n".join(train + pipeline) + "\n```\n"
 
 
+def distributed_summary() -> str:
+    """The full-length `multi_worker` experiment's RMSE and MAE against one process, and the benchmark's
+    samples/s, both as their commands printed them."""
+    experiment = benchmark_output("distributed_exp").splitlines()
+    rows = [line for line in experiment if line.startswith(("$", "| Path", "|---")) or re.search(r"\| (rmse|mae) ", line)]
+    return "```\n" + "\n".join(rows) + "\n```\n\n```\n$ python benchmarks/distributed.py\n" + benchmark_output("distributed") + "```\n"
+
+
 def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
     """`dvc metrics diff REV HEAD --md`, only the rows whose metric name matches `names`."""
     diff = subprocess.run(["dvc", "metrics", "diff", rev, "HEAD", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     lines = diff.splitlines()
-    keep = lines[:2] + [line for line in lines[2:] if re.search(rf"\| [\w.]*{names} ", line)]
+    keep = lines[:2] + sorted(line for line in lines[2:] if re.search(rf"\| [\w.]*{names} ", line))
     return f"```\n$ dvc metrics diff {rev} HEAD --md   # {note or names} rows\n" + "\n".join(keep) + "\n```\n"
 
 
@@ -191,6 +199,7 @@ def main() -> None:
     text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10 rows"))
     text = fill(text, "speed", speed_summary())
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
+    text = fill(text, "distributed", distributed_summary())
     text = fill(text, "ulp", "```\n" + benchmark_output("ulp_sensitivity") + "```\n")
     readme.write_text(text)
 
