@@ -15,7 +15,7 @@ from movierec.evaluate import evaluate_variant, load_predictions
 from movierec.params import EvaluateParams, parse_params
 from movierec.prepare import Prepared, Split
 from movierec.scoring import RatedIndex, top_k_of_users
-from movierec.train import export_predictions, fit_history_model, history_scorer, save_model, user_histories
+from movierec.train import export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model, user_histories
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 PARAMS = parse_params(RAW)
@@ -89,7 +89,7 @@ def test_exports_a_ranker_without_ratings(trained):
     folder, prepared, variant, model, _ = trained
     saved = load_predictions(folder / "p.npz")
     assert "test_predictions" not in saved
-    np.testing.assert_array_equal(saved["history_weighting"], [variant.positive_threshold, variant.low_weight])
+    np.testing.assert_array_equal(saved["history_weighting"], [variant.positive_threshold, variant.score_low_weight])
     assert saved["movie_vectors"].shape == (N_MOVIES, variant.hidden)
     np.testing.assert_array_equal(saved["movie_vectors"].T, model.get_layer("logits").get_weights()[0])
     assert int(saved["n_params"]) == model.count_params()
@@ -97,6 +97,29 @@ def test_exports_a_ranker_without_ratings(trained):
     assert not any(key.startswith(("rmse", "mae")) for key in metrics) and "ndcg_at_5" in metrics
     assert len(sample["actual"]) == 0 and len(curve["k"]) == E.top_n
     assert not serve.is_rating_model(metrics)  # recommend labels its scores relevance scores
+
+
+def test_stored_lists_are_scored_from_the_liked_movies_only(trained):
+    folder, prepared, variant, model, _ = trained
+    assert variant.score_low_weight != variant.low_weight  # the params.yaml recipe scores differently from training
+    saved = load_predictions(folder / "p.npz")
+    liked = user_histories(prepared.train, N_USERS, N_MOVIES, variant.positive_threshold, variant.score_low_weight)
+    users = saved["top_users"].astype(np.int64)
+    expected = np.take_along_axis(history_scorer(model, liked)(users), saved["top_movies"].astype(np.int64), axis=1)
+    np.testing.assert_allclose(saved["top_scores"], expected, rtol=1e-6)
+    low = prepared.train.rating < variant.positive_threshold
+    assert liked[prepared.train.user[low], prepared.train.movie[low]].max() == 0  # a disliked movie is no evidence
+
+
+def test_popularity_prior_is_folded_into_the_output_bias():
+    variant = dataclasses.replace(tiny_variant(), popularity_prior=0.25)
+    model = models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=N_MOVIES, rating_range=(0.0, 5.0))
+    kernel, bias = (w.copy() for w in model.get_layer("logits").get_weights())
+    counts = np.arange(N_MOVIES)
+    fold_popularity_prior(model, counts, variant.popularity_prior)
+    new_kernel, new_bias = model.get_layer("logits").get_weights()
+    np.testing.assert_array_equal(new_kernel, kernel)
+    np.testing.assert_allclose(new_bias - bias, 0.25 * np.log1p(counts), rtol=1e-6)
 
 
 def test_saved_model_reloads_without_custom_objects(trained):

@@ -30,7 +30,7 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
     - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
       rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
     - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
-      low_weight), how to build a user's input history from the training rows to score them on demand.
+      score_low_weight), how to build a user's input history from the training rows to score them on demand.
     """
     path = Path(path)
     if not path.is_file():

@@ -137,6 +137,8 @@ class DAEVariant:
     user_vector: bool
     positive_threshold: float = _bounds()
     low_weight: float = _bounds(0, 1)
+    score_low_weight: float = _bounds(0, 1)
+    popularity_prior: float = _bounds(0)
     train: TrainParams
 
 

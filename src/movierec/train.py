@@ -254,7 +254,20 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
         data = history_batches(inputs, inputs, t.batch_size, variant.user_vector, seed=t.seed)
         return model.fit(data, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=2).history
 
-    return fit_with_regime(prepared, t, compiled, train, "val_loss", live_dir, tensorboard_dir, chief=True)
+    model, summary = fit_with_regime(prepared, t, compiled, train, "val_loss", live_dir, tensorboard_dir, chief=True)
+    fold_popularity_prior(model, np.bincount(prepared.train.movie, minlength=n_movies), variant.popularity_prior)
+    return model, summary
+
+
+def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -> None:
+    """Add `weight * log(1 + a movie's training ratings)` to its output bias, so the saved model, and so
+    every scorer of it, ranks with the prior: a small lift for movies many people rated, chosen on
+    validation (README, "The ranking variant: dae"). Training never sees it."""
+    if weight == 0:
+        return
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, (bias + weight * np.log1p(ratings_per_movie)).astype(bias.dtype)])
 
 
 def fit_with_regime(prepared: Prepared, t: TrainParams, compiled, train, monitor: str, live_dir: Path,
@@ -425,16 +438,17 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
     test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
     movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
     tables that score any user on demand. A history ranker (`variant` of architecture multdae) predicts
-    no ratings: no test predictions, and its history weighting instead, to score any user on demand.
+    no ratings: no test predictions, and its scoring-time history weighting instead, to score any user
+    on demand.
     The keys are documented in `evaluate.load_predictions`.
     """
     from movierec.models import factor_tables, movie_vectors
 
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     if isinstance(variant, DAEVariant):
-        histories = user_histories(prepared.train, n_users, n_movies, variant.positive_threshold, variant.low_weight)
+        histories = user_histories(prepared.train, n_users, n_movies, variant.positive_threshold, variant.score_low_weight)
         score = history_scorer(model, histories)
-        first, last = {}, {"history_weighting": np.array([variant.positive_threshold, variant.low_weight], dtype=np.float32)}
+        first, last = {}, {"history_weighting": np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)}
     else:
         predict = keras_predictor(model)
         score = pair_scorer(predict, n_movies)
