@@ -1,0 +1,18 @@
+"""The README's commands are the ones the benchmarks measure."""
+
+import re
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import scale  # noqa: E402
+
+
+def test_large_data_override_in_the_readme_is_the_one_the_scale_benchmark_runs():
+    section = (REPO / "README.md").read_text().split("### Large data", 1)[1]
+    command = section.split("```bash", 1)[1].split("```", 1)[0]
+    settings = re.findall(r"-S (\S+)", command)
+    assert settings, "no `dvc exp run -S ...` line under README's 'Large data'"
+    documented = [s for s in settings if not s.startswith("data.")]  # the data is the user's choice
+    assert sorted(documented) == sorted(scale.LARGE_DATA)
