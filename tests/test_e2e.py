@@ -203,6 +203,7 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     folder = make_sparse_movielens(root / "mydata")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["path"] = "mydata"
+    params["baselines"]["ease_max_movies"] = 10  # as on a 25M set: EASE skips itself, and the stage still succeeds
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git_commit(root, "own data")
     result = run(["dvc", "repro"], root, env)
@@ -220,6 +221,8 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     assert "rmse" not in ranker and ranker["n_users_evaluated"] > 0 and 0 <= ranker["ndcg_at_10"] <= 1
     report = (root / "metrics/report.md").read_text()
     assert "averaged over" in report and "| dae | – | – |" in report
+    assert "ease_max_movies=10" in eval_metrics(root, "ease")["skipped"] and "ease: skipped" in report
+    assert (root / "metrics/ranking/ease.csv").read_text() == "k,precision,recall,ndcg\n"
 
     ratings = (folder / "ratings.csv").read_text().splitlines()[1:]
     for user in (1, 7, 20):

@@ -151,7 +151,7 @@ def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_s
     prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
     capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_max_movies=24)
     skipped = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))["ease"]
-    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2] is None
+    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2]["k"] == []
     fitted = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))["ease"]
     metrics, _, curve = fitted
     assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24

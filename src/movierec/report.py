@@ -127,8 +127,8 @@ def read_ranking_curves(ranking_dir: Path, names) -> dict[str, dict[str, list[fl
     curves = {}
     for name in names:
         path = Path(ranking_dir) / f"{name}.csv"
-        if path.is_file():
-            rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line] if path.is_file() else []
+        if rows:  # a skipped model (EASE on a large catalogue) has none
             curves[name] = {"recall": [float(r[2]) for r in rows], "ndcg": [float(r[3]) for r in rows]}
     return curves
 
