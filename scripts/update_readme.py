@@ -200,6 +200,7 @@ def main() -> None:
     text = fill(text, "speed", speed_summary())
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
+    text = fill(text, "dae_large", "```\n" + benchmark_output("dae_large") + "```\n")
     text = fill(text, "ulp", "```\n" + benchmark_output("ulp_sensitivity") + "```\n")
     readme.write_text(text)
 
