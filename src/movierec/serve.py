@@ -3,8 +3,9 @@
 `recommend` serves a user from the top list train stored when it holds k movies the user has not
 rated (in train or test); otherwise it scores that one user against every movie on demand: with the
 factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
-imports TensorFlow; a history ranker is fed the user's weighted training history). Predicted ratings are clipped to the rating scale. `similar` needs the movie
-vectors only. Neither holds anything users x movies.
+imports TensorFlow; a history ranker is fed the user's training history, weighted as `train` scored
+it: `history_weighting`). Predicted ratings are clipped to the rating scale. `similar` needs the
+movie vectors only. Neither holds anything users x movies.
 """
 
 from __future__ import annotations
