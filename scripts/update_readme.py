@@ -13,6 +13,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
+- distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
+- dae_large: benchmarks/results/dae_large.txt, as recorded;
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
             decade words in the content text);
 and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
@@ -155,6 +157,11 @@ def benchmark_output(name: str) -> str:
     return path.read_text().strip() + "\n"
 
 
+def verbatim(name: str) -> str:
+    """A results file as a code block."""
+    return "```\n" + benchmark_output(name) + "```\n"
+
+
 def speed_summary() -> str:
     """The lines of the last benchmark runs a reader of the README needs, verbatim."""
     train = [line for line in benchmark_output("train_speed").splitlines() if "ratio" in line or "test RMSE" in line]
@@ -200,14 +207,14 @@ def main() -> None:
     text = fill(text, "speed", speed_summary())
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
-    text = fill(text, "dae_large", "```\n" + benchmark_output("dae_large") + "```\n")
-    text = fill(text, "ulp", "```\n" + benchmark_output("ulp_sensitivity") + "```\n")
+    text = fill(text, "dae_large", verbatim("dae_large"))
+    text = fill(text, "ulp", verbatim("ulp_sensitivity"))
     readme.write_text(text)
 
     bench = ROOT / "benchmarks" / "README.md"
     text = bench.read_text()
     for name in ("train_speed", "cli_speed", "pipeline", "scale"):
-        text = fill(text, name, "```\n" + benchmark_output(name) + "```\n")
+        text = fill(text, name, verbatim(name))
     bench.write_text(text)
 
 
