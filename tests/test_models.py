@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -80,8 +82,9 @@ def test_mf_movie_vectors_include_the_content_projection():
     np.testing.assert_allclose(models.movie_vectors(net), q + content @ w, rtol=1e-6)
 
 
-@pytest.mark.parametrize("variant", ["collab", "mf_content"])
-def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
+@pytest.mark.parametrize("variant, prior", [("collab", 0.0), ("mf_content", 0.0), ("mf_content", 0.75)])
+def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_path):
+    """The lists rank by predicted rating + the popularity prior, and keep the predicted ratings."""
     from movierec.evaluate import FACTOR_KEYS, load_predictions
     from movierec.params import EvaluateParams
     from movierec.prepare import Prepared, Split
@@ -99,15 +102,22 @@ def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
     test = Split(np.array([0, 1, 6, 2]), np.array([9, 10, 8, 0]), np.array([5.0, 4.0, 4.5, 1.0]))
     prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=4, max_users=0, seed=0)
-    export_predictions(net, prepared, e, tmp_path / "p.npz")
+    spec = dataclasses.replace(PARAMS.variants[variant], popularity_prior=prior)
+    train = Split(np.concatenate([train.user, [1, 2, 3, 5]]), np.concatenate([train.movie, [7, 7, 7, 3]]), np.full(12, 3.0))
+    prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)  # movie 7 rated 4 times, 3 twice
+    export_predictions(net, prepared, e, tmp_path / "p.npz", spec)
     saved = load_predictions(tmp_path / "p.npz")
     users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)
     expected = net.predict([users, movies], verbose=0).reshape(n_users, n_movies)
+    ranked = expected + (prior * np.log1p(np.bincount(train.movie, minlength=n_movies))).astype(np.float32)
     np.testing.assert_allclose(saved["test_predictions"], expected[test.user, test.movie], rtol=1e-6)
     np.testing.assert_array_equal(saved["top_users"], [0, 1, 6])  # the users with a relevant test movie
+    assert ("ranking_prior" in saved) == (prior > 0)
+    by_rating = [np.argsort(-np.where(np.isin(np.arange(n_movies), train.movie[train.user == u]), -np.inf, expected[u]), kind="stable")[:4] for u in (0, 1, 6)]
+    assert (np.array(by_rating) != saved["top_movies"]).any() == (prior > 0)  # the prior really reorders the lists
     for row, user in enumerate(saved["top_users"]):
         candidates = np.setdiff1d(np.arange(n_movies), train.movie[train.user == user])
-        best = candidates[np.argsort(-expected[user, candidates], kind="stable")[:4]]
+        best = candidates[np.argsort(-ranked[user, candidates], kind="stable")[:4]]
         np.testing.assert_array_equal(saved["top_movies"][row], best)
         np.testing.assert_allclose(saved["top_scores"][row], expected[user, best], rtol=1e-6)
     assert saved["top_movies"].dtype == np.int32 and saved["top_movies"].shape == (3, 4)
@@ -121,7 +131,7 @@ def test_exported_predictions_are_what_the_model_predicts(variant, tmp_path):
     only = load_predictions(tmp_path / "p.npz", "movie_vectors")
     assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
-    export_predictions(net, prepared, e, tmp_path / "again.npz")
+    export_predictions(net, prepared, e, tmp_path / "again.npz", spec)
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 

@@ -252,3 +252,11 @@ def test_progress_in_a_terminal_redraws_one_line():
             progress.advance(10)
     text = stream.getvalue()
     assert text.count("\r") >= 5 and text.count("\n") == 1
+
+
+def test_popularity_prior_lifts_movies_by_the_log_of_their_training_ratings():
+    prior = scoring.popularity_prior(np.array([0, 1, 3, 0]), 0.5)
+    np.testing.assert_allclose(prior, 0.5 * np.log([1.0, 2.0, 4.0, 1.0]))
+    score = scoring.with_prior(lambda users: np.tile([3.0, 3.2, 3.0, 3.1], (len(users), 1)), prior.astype(np.float32))
+    block = score(np.array([0, 1]))
+    assert block.dtype == np.float32 and scoring.top_k_block(block, 2).tolist() == [[2, 1], [2, 1]]

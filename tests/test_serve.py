@@ -51,6 +51,25 @@ def test_recommend_gives_the_best_unrated_movies_clipped_to_the_scale(setup, mon
     assert bool(calls) == on_demand
 
 
+@pytest.mark.parametrize("user", [0, 4])  # a stored list, and on demand
+def test_recommend_ranks_with_the_stored_popularity_prior_and_shows_predicted_ratings(setup, tmp_path, user):
+    prepared, score, path = setup
+    prior = scoring.popularity_prior(np.bincount(prepared.train.movie, minlength=N_MOVIES), 2.0).astype(np.float32)
+    rated = scoring.RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, N_USERS)
+    top_movies, _ = scoring.top_k_of_users(scoring.with_prior(score, prior), np.array([0, 1, 2]), N_MOVIES, rated, 8)
+    with np.load(path) as f:
+        stored = {**{k: f[k] for k in f.files}, "top_movies": top_movies, "ranking_prior": prior}
+    stored["top_scores"] = np.take_along_axis(np.asarray(score(np.array([0, 1, 2])), np.float32), top_movies, axis=1)
+    np.savez(tmp_path / "prior.npz", **stored)
+    picks, ratings = serve.recommend(prepared, user, 4, tmp_path / "prior.npz", tmp_path / "m.keras", None)
+    unrated = np.setdiff1d(np.arange(N_MOVIES), serve.rated_movies(prepared, user))
+    raw = np.asarray(score(np.array([user])), np.float32)[0]
+    best = unrated[np.argsort(-(raw + prior)[unrated], kind="stable")][:4]
+    np.testing.assert_array_equal(picks, best)
+    assert not np.array_equal(best, unrated[np.argsort(-raw[unrated], kind="stable")][:4])  # the prior changed the list
+    np.testing.assert_allclose(ratings, raw[best], rtol=1e-6)  # the predicted ratings, not the ranking scores
+
+
 def test_without_factor_tables_or_a_model_recommend_says_how_to_get_one(setup, tmp_path):
     prepared, _, path = setup
     with np.load(path) as f:

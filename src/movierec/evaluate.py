@@ -13,6 +13,7 @@ from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import clip_ratings, ranking_users
 
 FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
+ON_DEMAND_KEYS = ("history_weighting", "ranking_prior")  # how to rank one user on demand as train ranked them
 
 
 def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -24,13 +25,16 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
       data/prepared/test.npz order (clipped to the rating scale where used); rating models only;
     - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
     - `top_movies` (n, evaluate.top_n) int32: their best movies not rated in train, best first, PAD = -1;
-    - `top_scores` (n, evaluate.top_n) float32: the raw scores of those movies (NaN at PAD);
+    - `top_scores` (n, evaluate.top_n) float32: the raw scores of those movies (NaN at PAD): a rating
+      model's predicted ratings, a ranker's relevance scores;
     - `movie_vectors` (n_movies, d) float32: the learned movie representation (explore, similar);
     - `n_params`: the model's parameter count;
     - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
       rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
     - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
-      score_low_weight), how to build a user's input history from the training rows to score them on demand.
+      score_low_weight), how to build a user's input history from the training rows to score them on demand;
+    - for rating models with a `popularity_prior`, `ranking_prior` (n_movies,) float32: added to the
+      predicted ratings to rank (the lists are in that order), never to the ratings shown or measured.
     """
     path = Path(path)
     if not path.is_file():

@@ -107,6 +107,7 @@ class NotebookVariant:
     shared: Literal["model"]
     dense: list[int]
     dropout: list[float]
+    popularity_prior: float = _bounds(0)
     train: TrainParams
 
 
@@ -121,6 +122,7 @@ class MFVariant:
     l2_biases: float = _bounds(0)
     l2_content: float = _bounds(0)
     content: bool
+    popularity_prior: float = _bounds(0)
     train: TrainParams
 
 

@@ -135,6 +135,19 @@ def factor_scorer(offset: float, user_bias: np.ndarray, movie_bias: np.ndarray, 
     return score
 
 
+def popularity_prior(ratings_per_movie: np.ndarray, weight: float) -> np.ndarray:
+    """`weight * log(1 + a movie's training ratings)` (float64, one per movie): added to a model's scores
+    to rank, it lifts movies many people rated. Why: a user's next relevant movie is one they will both
+    watch and like; a rating model predicts only the liking, and ranked alone it fills the list with
+    movies few people ever see (`variants.<name>.popularity_prior`, chosen on validation)."""
+    return weight * np.log1p(np.asarray(ratings_per_movie, dtype=np.float64))
+
+
+def with_prior(score: BlockScorer, prior: np.ndarray) -> BlockScorer:
+    """`score` plus a per-movie float32 `prior`, in float32 as every block is ranked (`recommend` adds it the same way)."""
+    return lambda users: np.asarray(score(users), dtype=np.float32) + prior
+
+
 def ranking_users(test_user: np.ndarray, test_rating: np.ndarray, relevance_threshold: float, max_users: int, seed: int) -> tuple[np.ndarray, int]:
     """The users whose lists are measured (sorted) and how many were eligible (a relevant test movie).
 

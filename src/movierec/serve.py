@@ -4,7 +4,8 @@
 rated (in train or test); otherwise it scores that one user against every movie on demand: with the
 factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
 imports TensorFlow; a history ranker is fed the user's training history, weighted as `train` scored
-it: `history_weighting`). Predicted ratings are clipped to the rating scale. `similar` needs the
+it: `history_weighting`), ranking by the score plus `ranking_prior` where train stored one. Predicted
+ratings are clipped to the rating scale. `similar` needs the
 movie vectors only. Neither holds anything users x movies.
 """
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from movierec import explore
 from movierec.errors import MovierecError
-from movierec.evaluate import FACTOR_KEYS, load_predictions
+from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
 from movierec.prepare import Prepared
 from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
 
@@ -59,7 +60,7 @@ def recommend(
     """The k best-scored movies that `user` (encoded) has not rated: (movies, scores). With a
     `rating_range` the scores are predicted ratings, clipped to it; without, a ranker's relevance scores."""
     rated = rated_movies(prepared, user)
-    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=(*FACTOR_KEYS, "history_weighting"))
+    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=(*FACTOR_KEYS, *ON_DEMAND_KEYS))
     row = int(np.searchsorted(stored["top_users"], user))
     if row < len(stored["top_users"]) and stored["top_users"][row] == user:
         movies, scores = stored["top_movies"][row], stored["top_scores"][row]
@@ -68,7 +69,8 @@ def recommend(
             return movies[keep][:k], _shown(scores[keep][:k], rating_range)
     score = _on_demand_scorer(stored, predictions_path, model_path, prepared)
     block = np.asarray(score(np.array([user])), dtype=np.float32)
-    top = top_k_block(block, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
+    ranked = block + stored["ranking_prior"] if "ranking_prior" in stored else block
+    top = top_k_block(ranked, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
     top = top[top != PAD]
     return top, _shown(block[0, top], rating_range)
 

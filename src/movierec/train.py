@@ -29,7 +29,7 @@ from movierec.errors import MovierecError
 from movierec.params import DAEVariant, EvaluateParams, Params, TrainParams
 from movierec.prepare import Prepared, Split
 from movierec.quiet import import_tensorflow
-from movierec.scoring import BlockScorer, evaluation_lists, pair_scorer
+from movierec.scoring import PAD, BlockScorer, evaluation_lists, pair_scorer, popularity_prior, with_prior
 
 
 def seed_everything(seed: int) -> None:
@@ -267,7 +267,7 @@ def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -
         return
     layer = model.get_layer("logits")
     kernel, bias = layer.get_weights()
-    layer.set_weights([kernel, (bias + weight * np.log1p(ratings_per_movie)).astype(bias.dtype)])
+    layer.set_weights([kernel, (bias + popularity_prior(ratings_per_movie, weight)).astype(bias.dtype)])
 
 
 def fit_with_regime(prepared: Prepared, t: TrainParams, compiled, train, monitor: str, live_dir: Path,
@@ -437,35 +437,45 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
     so none of them pays TensorFlow's start-up (about 3 s a process here). It holds predictions for the
     test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
     movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
-    tables that score any user on demand. A history ranker (`variant` of architecture multdae) predicts
-    no ratings: no test predictions, and its scoring-time history weighting instead, to score any user
-    on demand.
+    tables that score any user on demand. A rating model ranks by its predicted rating plus its
+    `popularity_prior` (stored as `ranking_prior` when not zero); its lists keep the predicted ratings.
+    A history ranker (`variant` of architecture multdae) predicts no ratings: no test predictions, and
+    its scoring-time history weighting instead, to score any user on demand.
     The keys are documented in `evaluate.load_predictions`.
     """
     from movierec.models import factor_tables, movie_vectors
 
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    prior = None
     if isinstance(variant, DAEVariant):
         histories = user_histories(prepared.train, n_users, n_movies, variant.positive_threshold, variant.score_low_weight)
         score = history_scorer(model, histories)
-        first, last = {}, {"history_weighting": np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)}
+        test_pairs, on_demand = {}, {"history_weighting": np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)}
     else:
         predict = keras_predictor(model)
         score = pair_scorer(predict, n_movies)
-        first = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
-        last = factor_tables(model)
+        test_pairs = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
+        on_demand = factor_tables(model)
+        weight = variant.popularity_prior if variant is not None else 0.0
+        if weight:
+            prior = popularity_prior(np.bincount(prepared.train.movie, minlength=n_movies), weight).astype(np.float32)
+            score = with_prior(score, prior)
+            on_demand["ranking_prior"] = prior
     users, top_movies, top_scores = evaluation_lists(
         score, prepared.train, prepared.test, n_users, n_movies,
         n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
     )
+    if prior is not None:  # the lists keep the model's own predicted ratings, not the ranking scores
+        listed = top_movies != PAD
+        top_scores[listed] = predict(np.broadcast_to(users[:, None], top_movies.shape)[listed], top_movies[listed])
     arrays = {
-        **first,
+        **test_pairs,
         "top_users": users.astype(np.int32),
         "top_movies": top_movies,
         "top_scores": top_scores,
         "movie_vectors": movie_vectors(model),
         "n_params": np.int64(model.count_params()),
-        **last,
+        **on_demand,
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
