@@ -15,6 +15,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_large: benchmarks/results/dae_large.txt, as recorded;
+- popularity_prior: benchmarks/results/popularity_prior.txt, as benchmarks/popularity_prior.py printed it;
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
             decade words in the content text);
 and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
@@ -208,6 +209,7 @@ def main() -> None:
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
     text = fill(text, "dae_large", verbatim("dae_large"))
+    text = fill(text, "popularity_prior", verbatim("popularity_prior"))
     text = fill(text, "ulp", verbatim("ulp_sensitivity"))
     readme.write_text(text)
 

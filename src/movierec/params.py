@@ -170,7 +170,7 @@ class Params:
         """These params with variant `name` trained as `distribute` on `workers` (`train --workers`)."""
         v = self.variant(name)
         train = dataclasses.replace(v.train, distribute=distribute, workers=workers)
-        _check_distribution(name, dataclasses.replace(v, train=train), PARAMS_FILE)
+        _check_distribution(name, dataclasses.replace(v, train=train), "train --workers")
         return dataclasses.replace(self, variants={**self.variants, name: dataclasses.replace(v, train=train)})
 
 

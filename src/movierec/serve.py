@@ -19,7 +19,7 @@ import pandas as pd
 from movierec import explore
 from movierec.errors import MovierecError
 from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
-from movierec.prepare import Prepared
+from movierec.prepare import Prepared, Split
 from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
 
 
@@ -67,7 +67,7 @@ def recommend(
         keep = (movies != PAD) & ~np.isin(movies, rated)
         if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
             return movies[keep][:k], _shown(scores[keep][:k], rating_range)
-    score = _on_demand_scorer(stored, predictions_path, model_path, prepared)
+    score = _on_demand_scorer(stored, predictions_path, model_path, prepared, user)
     block = np.asarray(score(np.array([user])), dtype=np.float32)
     ranked = block + stored["ranking_prior"] if "ranking_prior" in stored else block
     top = top_k_block(ranked, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
@@ -79,8 +79,8 @@ def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.n
     return scores if rating_range is None else clip_ratings(scores, rating_range)
 
 
-def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, prepared: Prepared):
-    """Scores one user against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
+def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, prepared: Prepared, user: int):
+    """Scores `user` against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
     n_movies = len(prepared.movie_ids)
     if all(key in stored for key in FACTOR_KEYS):
         vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
@@ -97,7 +97,9 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
     model = keras.saving.load_model(model_path)
     if "history_weighting" in stored:
         threshold, low_weight = (float(w) for w in stored["history_weighting"])
-        return history_scorer(model, user_histories(prepared.train, len(prepared.user_ids), n_movies, threshold, low_weight))
+        mine = prepared.train.user == user  # only this user's history: the others are never scored here
+        rows = Split(prepared.train.user[mine], prepared.train.movie[mine], prepared.train.rating[mine])
+        return history_scorer(model, user_histories(rows, len(prepared.user_ids), n_movies, threshold, low_weight))
     return pair_scorer(keras_predictor(model), n_movies)
 
 
