@@ -45,7 +45,6 @@ LARGE_DATA = (
     "variants.mf_content.train.learning_rate=0.005",
     "variants.mf_content.train.epochs=20",
     "variants.mf_content.train.early_stopping_patience=2",
-    "variants.mf_content.train.refit=false",
     "variants.dae.user_vector=false",
     "variants.dae.train.epochs=2",
     "variants.dae.train.batch_size=512",
