@@ -15,7 +15,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_large: benchmarks/results/dae_large.txt, as recorded;
-- popularity_prior: benchmarks/results/popularity_prior.txt, as benchmarks/popularity_prior.py printed it;
+- popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
+            train stage's metrics (the chosen one in bold);
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
             decade words in the content text);
 and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
@@ -178,6 +179,21 @@ def distributed_summary() -> str:
     return "```\n" + "\n".join(rows) + "\n```\n\n```\n$ python benchmarks/distributed.py\n" + benchmark_output("distributed") + "```\n"
 
 
+def popularity_prior_table(variant: str = "mf_content") -> str:
+    """The validation NDCG@10 of each popularity_prior the train stage tried, as it recorded them."""
+    import json
+
+    from movierec.params import load_params, ranking_weight_grid
+
+    grid = ranking_weight_grid(load_params(ROOT / "params.yaml").variant(variant))
+    summary = json.loads((ROOT / "metrics" / "train" / variant / "metrics.json").read_text())
+    ndcg = summary["popularity_prior_validation_ndcg_at_10"]
+    cells = [f"**{w:g}**" if w == summary["popularity_prior"] else f"{w:g}" for w in grid]
+    values = [f"**{v:.4f}**" if w == summary["popularity_prior"] else f"{v:.4f}" for w, v in zip(grid, ndcg)]
+    rows = ["| popularity_prior | " + " | ".join(cells) + " |", "|---" * (len(grid) + 1) + "|", "| validation NDCG@10 | " + " | ".join(values) + " |"]
+    return "\n".join(rows) + "\n"
+
+
 def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
     """`dvc metrics diff REV HEAD --md`, only the rows whose metric name matches `names`."""
     diff = subprocess.run(["dvc", "metrics", "diff", rev, "HEAD", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -209,7 +225,7 @@ def main() -> None:
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
     text = fill(text, "dae_large", verbatim("dae_large"))
-    text = fill(text, "popularity_prior", verbatim("popularity_prior"))
+    text = fill(text, "popularity_prior", popularity_prior_table())
     text = fill(text, "ulp", verbatim("ulp_sensitivity"))
     readme.write_text(text)
 

@@ -1,5 +1,3 @@
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -50,7 +48,7 @@ def test_output_stays_in_rating_range():
 @pytest.mark.parametrize("with_content", [True, False])
 def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_content):
     content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
-    variant = MFVariant(architecture="mf", shared="train", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, train=PARAMS.train)
+    variant = MFVariant(architecture="mf", shared="train", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, popularity_prior=0.0, train=PARAMS.train)
     net = models.build(variant, PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.5)
     u, m = np.array([2, 5]), np.array([1, 10])
     w = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}
@@ -102,10 +100,9 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
     test = Split(np.array([0, 1, 6, 2]), np.array([9, 10, 8, 0]), np.array([5.0, 4.0, 4.5, 1.0]))
     prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=4, max_users=0, seed=0)
-    spec = dataclasses.replace(PARAMS.variants[variant], popularity_prior=prior)
     train = Split(np.concatenate([train.user, [1, 2, 3, 5]]), np.concatenate([train.movie, [7, 7, 7, 3]]), np.full(12, 3.0))
     prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)  # movie 7 rated 4 times, 3 twice
-    export_predictions(net, prepared, e, tmp_path / "p.npz", spec)
+    export_predictions(net, prepared, e, tmp_path / "p.npz", PARAMS.variants[variant], prior_weight=prior)
     saved = load_predictions(tmp_path / "p.npz")
     users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)
     expected = net.predict([users, movies], verbose=0).reshape(n_users, n_movies)
@@ -131,7 +128,7 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
     only = load_predictions(tmp_path / "p.npz", "movie_vectors")
     assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
-    export_predictions(net, prepared, e, tmp_path / "again.npz", spec)
+    export_predictions(net, prepared, e, tmp_path / "again.npz", PARAMS.variants[variant], prior_weight=prior)
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 

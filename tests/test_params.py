@@ -88,3 +88,33 @@ def test_ranking_k_cannot_exceed_the_stored_list_length(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"evaluate.k \(60\) must not exceed evaluate.top_n \(50\)"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("value, grid", [(0.5, [0.5]), (2, [2.0]), ([0, 1.5, 3], [0.0, 1.5, 3.0])])
+def test_popularity_prior_is_one_number_or_a_list_to_choose_from(value, grid):
+    from movierec.params import ranking_weight_grid
+
+    params = raw()
+    params["variants"]["mf_content"]["popularity_prior"] = value
+    assert ranking_weight_grid(parse_params(params).variants["mf_content"]) == grid
+
+
+@pytest.mark.parametrize("value, message", [
+    ([0, -1], r"variants\.mf_content\.popularity_prior\[1\]: -1\.0 is"),
+    ([], r"variants\.mf_content\.popularity_prior: give a number or a non-empty list"),
+    ("high", r"variants\.mf_content\.popularity_prior: expected a number, got 'high'"),
+])
+def test_bad_popularity_prior_names_the_parameter(value, message, tmp_path):
+    params = raw()
+    params["variants"]["mf_content"]["popularity_prior"] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=message):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_choosing_a_popularity_prior_needs_the_validation_carve(tmp_path):
+    params = raw()
+    params["variants"]["collab"]["popularity_prior"] = [0, 1]  # collab trains without early stopping
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"variants\.collab\.popularity_prior: choosing among 2 values needs the validation carve"):
+        load_params(tmp_path / "params.yaml")

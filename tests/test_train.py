@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from movierec.prepare import Split
 from movierec.train import batches
@@ -47,3 +48,26 @@ def test_batches_larger_than_the_data_give_one_short_batch():
     (batch,) = list(batches(_rows(10), batch_size=16, seed=3))
     (user, movie), rating = batch
     assert sorted(user.numpy().ravel()) == list(range(10)) and rating.shape == (10, 1)
+
+
+@pytest.mark.parametrize("held_movies, chosen", [((0, 1), 5.0), ((10, 11), 0.0)])
+def test_the_popularity_prior_is_chosen_by_validation_ndcg(held_movies, chosen, capsys):
+    """The scorer prefers the rarely rated movies 10 and 11; movies 0 and 1 are rated by users 0-3.
+    When the held-out relevant movies are the popular ones, a large prior wins; when they are the
+    scorer's favourites, none does."""
+    from movierec.params import EvaluateParams
+    from movierec.prepare import Prepared
+    from movierec.train import choose_popularity_prior
+
+    n_users, n_movies = 6, 12
+    fit_user = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 5])
+    fit_movie = np.array([0, 1, 0, 1, 0, 1, 0, 1, 2, 3])
+    held = Split(np.array([4, 5, 4, 5]), np.array([held_movies[0], held_movies[1], 5, 6]), np.array([5.0, 4.5, 2.0, 1.0]))
+    carve = Prepared(np.arange(n_users), np.arange(n_movies), Split(fit_user, fit_movie, np.full(10, 4.0)), held)
+    score = lambda users: np.tile(np.linspace(3.0, 4.0, n_movies), (len(users), 1))  # noqa: E731
+    e = EvaluateParams(k=2, relevance_threshold=4.0, top_n=2, max_users=0, seed=0)
+    result = choose_popularity_prior(score, carve, [0.0, 5.0], e)
+    assert result["popularity_prior"] == chosen
+    ndcg = result["popularity_prior_validation_ndcg_at_2"]
+    assert len(ndcg) == 2 and min(ndcg) == 0.0 and max(ndcg) > 0.8  # the other choice finds nothing
+    assert "popularity_prior 5: validation NDCG@2" in capsys.readouterr().out

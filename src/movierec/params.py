@@ -107,7 +107,7 @@ class NotebookVariant:
     shared: Literal["model"]
     dense: list[int]
     dropout: list[float]
-    popularity_prior: float = _bounds(0)
+    popularity_prior: float | list[float] = _bounds(0)  # several: chosen on validation (`ranking_weight_grid`)
     train: TrainParams
 
 
@@ -122,7 +122,7 @@ class MFVariant:
     l2_biases: float = _bounds(0)
     l2_content: float = _bounds(0)
     content: bool
-    popularity_prior: float = _bounds(0)
+    popularity_prior: float | list[float] = _bounds(0)
     train: TrainParams
 
 
@@ -145,6 +145,14 @@ class DAEVariant:
 
 
 VariantParams = NotebookVariant | MFVariant | DAEVariant
+
+
+def ranking_weight_grid(v: VariantParams) -> list[float]:
+    """A rating variant's popularity_prior values as a list: one is used as is; among several, train
+    picks the best NDCG@k on its validation carve. A history ranker's prior is folded in: no choice."""
+    if isinstance(v, DAEVariant):
+        return [v.popularity_prior]
+    return list(v.popularity_prior) if isinstance(v.popularity_prior, list) else [v.popularity_prior]
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,14 @@ def _check_consistency(p: Params, source: str) -> None:
         )
     for name, v in p.variants.items():
         _check_distribution(name, v, source)
+        grid = ranking_weight_grid(v)
+        if not grid:
+            raise ParamsError(f"{source}: variants.{name}.popularity_prior: give a number or a non-empty list of numbers")
+        if len(grid) > 1 and v.train.early_stopping_patience == 0:
+            raise ParamsError(
+                f"{source}: variants.{name}.popularity_prior: choosing among {len(grid)} values needs the validation carve "
+                "of early stopping; set its train.early_stopping_patience above 0, or give one value"
+            )
         if v.train.distribute == "multi_worker" and v.train.tensorboard:
             raise ParamsError(
                 f"{source}: variants.{name}: train.tensorboard is not supported with train.distribute=multi_worker; "
@@ -294,7 +310,10 @@ def _convert(value, hint, f, source: str, name: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (hint,) = [a for a in args if a is not type(None)]
+        options = [a for a in args if a is not type(None)]
+        if len(options) > 1:  # a number or a list of them: a list goes to the list type
+            options = [a for a in options if (typing.get_origin(a) is list) == isinstance(value, list)]
+        (hint,) = options
         return _convert(value, hint, f, source, name)
     if hint is bool:
         if not isinstance(value, bool):

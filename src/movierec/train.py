@@ -26,8 +26,9 @@ import numpy as np
 from movierec.atomic import atomic_path, write_json
 from movierec.environment import environment_record
 from movierec.errors import MovierecError
-from movierec.params import DAEVariant, EvaluateParams, Params, TrainParams
+from movierec.params import DAEVariant, EvaluateParams, Params, TrainParams, ranking_weight_grid
 from movierec.prepare import Prepared, Split
+from movierec.ranking import measure_lists
 from movierec.quiet import import_tensorflow
 from movierec.scoring import PAD, BlockScorer, evaluation_lists, pair_scorer, popularity_prior, with_prior
 
@@ -114,8 +115,9 @@ def compile_model(model, t: TrainParams):
     return model
 
 
-def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_dir: Path | None = None):
-    """Train a model made by `build(global_mean)`; return it and a summary (epochs, best epoch, seconds).
+def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_dir: Path | None = None, on_carve=None):
+    """Train a model made by `build(global_mean)`; return it and a summary (epochs, best epoch, seconds,
+    and what `on_carve` chose: see `fit_with_regime`).
 
     The model is built and compiled in the scope of the `train.distribute` strategy. Under
     `multi_worker` the epochs run in `distributed_epochs` (Keras 3's `fit` fails there), with the same
@@ -156,7 +158,7 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
             verbose=2,
         ).history
 
-    return fit_with_regime(prepared, t, compiled, train, "val_rmse", live_dir, tensorboard_dir, distribute.is_chief(t.distribute))
+    return fit_with_regime(prepared, t, compiled, train, "val_rmse", live_dir, tensorboard_dir, distribute.is_chief(t.distribute), on_carve)
 
 
 def user_histories(rows: Split, n_users: int, n_movies: int, positive_threshold: float, low_weight: float):
@@ -270,13 +272,33 @@ def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -
     layer.set_weights([kernel, (bias + popularity_prior(ratings_per_movie, weight)).astype(bias.dtype)])
 
 
+def choose_popularity_prior(score: BlockScorer, carve: Prepared, grid: list[float], e: EvaluateParams) -> dict:
+    """The value of `grid` whose lists rank the validation carve best (NDCG@k, ties to the first):
+    `score` is the model trained on `carve.train` only, `carve.test` the training rows held out from it,
+    ranked as `evaluate` ranks the test split. Why here: how much popularity should count depends on
+    the data (on synthetic data whose exposure ignores taste it is several times latest-small's)."""
+    n_users, n_movies = len(carve.user_ids), len(carve.movie_ids)
+    counts = np.bincount(carve.train.movie, minlength=n_movies)
+    ndcg = []
+    for weight in grid:
+        ranked = with_prior(score, popularity_prior(counts, weight).astype(np.float32))
+        users, lists, _ = evaluation_lists(ranked, carve.train, carve.test, n_users, n_movies, n=e.k,
+                                           relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed)
+        metrics = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
+        ndcg.append(metrics[f"ndcg_at_{e.k}"])
+        print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {ndcg[-1]:.4f}", flush=True)
+    return {"popularity_prior": float(grid[int(np.argmax(ndcg))]), f"popularity_prior_validation_ndcg_at_{e.k}": ndcg}
+
+
 def fit_with_regime(prepared: Prepared, t: TrainParams, compiled, train, monitor: str, live_dir: Path,
-                    tensorboard_dir: Path | None, chief: bool):
+                    tensorboard_dir: Path | None, chief: bool, on_carve=None):
     """The regime both fits share. With early stopping: train on a validation carve of the training
     rows watching `monitor`, then (`refit`) retrain on all of them for the best epoch count. Without:
     train on all training rows, the test split as the curves' eval set only. `compiled(rows)` makes a
     fresh seeded model; `train(model, rows, held, epochs, callbacks)` runs the epochs and returns
-    Keras' history dict. Only the `chief` writes the curves."""
+    Keras' history dict. Only the `chief` writes the curves. With early stopping, `on_carve(model,
+    fit_rows, held)` may choose more settings on the carve before the refit: its dict joins the
+    summary and the curves' metrics."""
     import keras
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -296,12 +318,14 @@ def fit_with_regime(prepared: Prepared, t: TrainParams, compiled, train, monitor
             epochs_run = len(history["loss"])
             best_epoch = int(np.argmin(history[monitor])) + 1 if early else epochs_run
             live.summary["best_epoch"] = best_epoch
+            chosen = on_carve(model, fit_rows, held) if early and on_carve is not None else {}
+            live.summary.update(chosen)
     if early and t.refit:
         if chief:
             print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
         model = compiled(prepared.train)
         train(model, prepared.train, None, best_epoch, [])
-    summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
+    summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, **chosen, "train_seconds": round(time.perf_counter() - start, 2)}
     return model, summary
 
 
@@ -430,15 +454,16 @@ def keras_predictor(model, batch_size: int = 65536):
     return predict
 
 
-def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path, variant=None) -> None:
+def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path, variant=None, prior_weight: float = 0.0) -> None:
     """Save what the later stages and commands need from the model, computed while TensorFlow is loaded.
 
     Evaluation, exploration, `recommend` and `similar` read this file instead of the `.keras` model,
     so none of them pays TensorFlow's start-up (about 3 s a process here). It holds predictions for the
     test pairs, each ranked user's top `evaluate.top_n` list (scored in chunks of users against every
     movie: users x top_n, never users x movies), the movie vectors, and for matrix factorisation the
-    tables that score any user on demand. A rating model ranks by its predicted rating plus its
-    `popularity_prior` (stored as `ranking_prior` when not zero); its lists keep the predicted ratings.
+    tables that score any user on demand. A rating model ranks by its predicted rating plus
+    `prior_weight` x log(1 + training ratings) (stored as `ranking_prior` when not zero); its lists
+    keep the predicted ratings.
     A history ranker (`variant` of architecture multdae) predicts no ratings: no test predictions, and
     its scoring-time history weighting instead, to score any user on demand.
     The keys are documented in `evaluate.load_predictions`.
@@ -456,9 +481,8 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
         score = pair_scorer(predict, n_movies)
         test_pairs = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
         on_demand = factor_tables(model)
-        weight = variant.popularity_prior if variant is not None else 0.0
-        if weight:
-            prior = popularity_prior(np.bincount(prepared.train.movie, minlength=n_movies), weight).astype(np.float32)
+        if prior_weight:
+            prior = popularity_prior(np.bincount(prepared.train.movie, minlength=n_movies), prior_weight).astype(np.float32)
             score = with_prior(score, prior)
             on_demand["ranking_prior"] = prior
     users, top_movies, top_scores = evaluation_lists(
@@ -510,14 +534,20 @@ def run(
         )
 
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
+    grid = ranking_weight_grid(variant)
     if isinstance(variant, DAEVariant):
         model, summary = fit_history_model(build, prepared, variant, live_dir, tensorboard_dir)
     else:
-        model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir)
+        def on_carve(carve_model, fit_rows: Split, held: Split) -> dict:
+            carve = Prepared(prepared.user_ids, prepared.movie_ids, fit_rows, held)
+            return choose_popularity_prior(pair_scorer(keras_predictor(carve_model), len(prepared.movie_ids)), carve, grid, params.evaluate)
+
+        model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir, on_carve if len(grid) > 1 else None)
     if not distribute.is_chief(variant.train.distribute):
         return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
-    export_predictions(model, prepared, params.evaluate, predictions_path, variant)
+    prior_weight = 0.0 if isinstance(variant, DAEVariant) else summary.get("popularity_prior", grid[0])  # dae's is folded in
+    export_predictions(model, prepared, params.evaluate, predictions_path, variant, prior_weight)
     write_json(timing_path, summary)
     write_json(environment_path, environment_record(tf_threads=variant.train.threads))
     return model
