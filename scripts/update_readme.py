@@ -15,6 +15,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_large: benchmarks/results/dae_large.txt, as recorded;
+- scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
 - popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
             train stage's metrics (the chosen one in bold);
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
@@ -225,6 +226,7 @@ def main() -> None:
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
     text = fill(text, "dae_large", verbatim("dae_large"))
+    text = fill(text, "scale", verbatim("scale"))
     text = fill(text, "popularity_prior", popularity_prior_table())
     text = fill(text, "ulp", verbatim("ulp_sensitivity"))
     readme.write_text(text)
