@@ -206,6 +206,21 @@ def test_top_k_of_users_is_the_same_whatever_the_block_size(monkeypatch):
         assert not np.isin(whole[0][row], rated.of(user)).any()
 
 
+
+def test_one_pass_over_a_grid_of_offsets_lists_what_each_offset_alone_lists(monkeypatch):
+    prepared = random_prepared(seed=7)
+    model = baselines.fit_biases(prepared.train, 150, 400)
+    rated = scoring.RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, 150)
+    counts = np.bincount(prepared.train.movie, minlength=400)
+    offsets = [scoring.popularity_prior(counts, w).astype(np.float32) for w in (0.0, 0.3, 4.0)]
+    users = np.arange(0, 150, 2)
+    monkeypatch.setattr(scoring, "PAIRS_PER_BLOCK", 400 * 7)  # several blocks, the last one short
+    together = scoring.top_k_with_offsets(model.score_users, users, 400, rated, 10, offsets)
+    alone = [scoring.top_k_of_users(scoring.with_prior(model.score_users, o), users, 400, rated, 10)[0] for o in offsets]
+    for got, want in zip(together, alone):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(alone[0], alone[2])  # the offsets change the lists, so the check can fail
+
 # ---------------------------------------------------------------- progress
 
 

@@ -88,28 +88,47 @@ def top_k_block(scores: np.ndarray, k: int, exclude: tuple[np.ndarray, np.ndarra
     return out
 
 
-def top_k_of_users(
-    score: BlockScorer, users: np.ndarray, n_movies: int, rated: RatedIndex | None, k: int, *, what: str = "users scored"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each of `users`' k best movies they did not rate (per `rated`), and those scores: ((n, k) int32, (n, k) float32).
+def scored_chunks(score: BlockScorer, users: np.ndarray, n_movies: int, what: str):
+    """(start, users, float32 scores) for each chunk of `users` in order, with progress on stderr.
 
     Scores are taken as float32 (what a model outputs and what was stored before), so a baseline's
-    float64 ties resolve the same way whatever computes them. Progress goes to stderr.
+    float64 ties resolve the same way whatever computes them.
     """
-    users = np.asarray(users, dtype=np.int64)
-    movies = np.empty((len(users), k), dtype=np.int32)
-    values = np.full((len(users), k), np.nan, dtype=np.float32)
     step = chunk_rows(n_movies)
     with Progress(len(users), what) as progress:
         for start in range(0, len(users), step):
             chunk = users[start : start + step]
-            block = np.asarray(score(chunk), dtype=np.float32).reshape(len(chunk), n_movies)
-            lists = top_k_block(block, k, rated.pairs(chunk) if rated is not None else None)
-            movies[start : start + len(chunk)] = lists
-            found = lists != PAD
-            values[start : start + len(chunk)][found] = block[np.nonzero(found)[0], lists[found]]
+            yield start, chunk, np.asarray(score(chunk), dtype=np.float32).reshape(len(chunk), n_movies)
             progress.advance(len(chunk))
+
+
+def top_k_of_users(
+    score: BlockScorer, users: np.ndarray, n_movies: int, rated: RatedIndex | None, k: int, *, what: str = "users scored"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each of `users`' k best movies they did not rate (per `rated`), and those scores: ((n, k) int32, (n, k) float32)."""
+    users = np.asarray(users, dtype=np.int64)
+    movies = np.empty((len(users), k), dtype=np.int32)
+    values = np.full((len(users), k), np.nan, dtype=np.float32)
+    for start, chunk, block in scored_chunks(score, users, n_movies, what):
+        lists = top_k_block(block, k, rated.pairs(chunk) if rated is not None else None)
+        movies[start : start + len(chunk)] = lists
+        found = lists != PAD
+        values[start : start + len(chunk)][found] = block[np.nonzero(found)[0], lists[found]]
     return movies, values
+
+
+def top_k_with_offsets(
+    score: BlockScorer, users: np.ndarray, n_movies: int, rated: RatedIndex | None, k: int, offsets: list[np.ndarray]
+) -> list[np.ndarray]:
+    """For each per-movie float32 offset, the movies `top_k_of_users` would list for `score` plus it
+    (`with_prior(score, offset)`), scoring each chunk once: one model pass for a whole grid of priors."""
+    users = np.asarray(users, dtype=np.int64)
+    lists = [np.empty((len(users), k), dtype=np.int32) for _ in offsets]
+    for start, chunk, block in scored_chunks(score, users, n_movies, "users scored"):
+        exclude = rated.pairs(chunk) if rated is not None else None
+        for out, offset in zip(lists, offsets):
+            out[start : start + len(chunk)] = top_k_block(block + offset, k, exclude)
+    return lists
 
 
 def pair_scorer(predict: PredictFn, n_movies: int) -> BlockScorer:

@@ -30,7 +30,9 @@ from movierec.params import DAEVariant, EvaluateParams, Params, TrainParams, ran
 from movierec.prepare import Prepared, Split
 from movierec.ranking import measure_lists
 from movierec.quiet import import_tensorflow
-from movierec.scoring import PAD, BlockScorer, evaluation_lists, pair_scorer, popularity_prior, with_prior
+from movierec.scoring import (
+    PAD, BlockScorer, RatedIndex, evaluation_lists, pair_scorer, popularity_prior, ranking_users, top_k_with_offsets, with_prior,
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -279,11 +281,11 @@ def choose_popularity_prior(score: BlockScorer, carve: Prepared, grid: list[floa
     the data (on synthetic data whose exposure ignores taste it is several times latest-small's)."""
     n_users, n_movies = len(carve.user_ids), len(carve.movie_ids)
     counts = np.bincount(carve.train.movie, minlength=n_movies)
+    users, _ = ranking_users(carve.test.user, carve.test.rating, e.relevance_threshold, e.max_users, e.seed)
+    rated = RatedIndex.from_pairs(carve.train.user, carve.train.movie, n_users)
+    priors = [popularity_prior(counts, weight).astype(np.float32) for weight in grid]
     ndcg = []
-    for weight in grid:
-        ranked = with_prior(score, popularity_prior(counts, weight).astype(np.float32))
-        users, lists, _ = evaluation_lists(ranked, carve.train, carve.test, n_users, n_movies, n=e.k,
-                                           relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed)
+    for weight, lists in zip(grid, top_k_with_offsets(score, users, n_movies, rated, e.k, priors)):
         metrics = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
         ndcg.append(metrics[f"ndcg_at_{e.k}"])
         print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {ndcg[-1]:.4f}", flush=True)
