@@ -46,6 +46,7 @@ LARGE_DATA = (
     "variants.mf_content.train.epochs=20",
     "variants.mf_content.train.early_stopping_patience=2",
     "variants.dae.user_vector=false",
+    "variants.dae.max_movies=10000",
     "variants.dae.train.epochs=2",
     "variants.dae.train.batch_size=512",
     "evaluate.max_users=5000",

@@ -15,7 +15,9 @@ from movierec.evaluate import evaluate_variant, load_predictions
 from movierec.params import EvaluateParams, parse_params
 from movierec.prepare import Prepared, Split
 from movierec.scoring import RatedIndex, top_k_of_users
-from movierec.train import export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model, user_histories
+from movierec.train import (
+    Catalogue, export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model, user_histories,
+)
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 PARAMS = parse_params(RAW)
@@ -50,7 +52,7 @@ def tiny_variant(seed: int = 42):
 def train_tiny(tmp_path, variant=None):
     variant = variant or tiny_variant()
     prepared = planted()
-    build = lambda _mean: models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=N_MOVIES, rating_range=(0.0, 5.0))  # noqa: E731
+    build = lambda _mean, n_movies=N_MOVIES: models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=n_movies, rating_range=(0.0, 5.0))  # noqa: E731
     model, summary = fit_history_model(build, prepared, variant, tmp_path / "live")
     return prepared, variant, model, summary
 
@@ -103,9 +105,9 @@ def test_stored_lists_are_scored_from_the_liked_movies_only(trained):
     folder, prepared, variant, model, _ = trained
     assert variant.score_low_weight != variant.low_weight  # the params.yaml recipe scores differently from training
     saved = load_predictions(folder / "p.npz")
-    liked = user_histories(prepared.train, N_USERS, N_MOVIES, variant.positive_threshold, variant.score_low_weight)
+    liked = user_histories(prepared.train, N_USERS, Catalogue.every(N_MOVIES), variant.positive_threshold, variant.score_low_weight)
     users = saved["top_users"].astype(np.int64)
-    expected = np.take_along_axis(history_scorer(model, liked)(users), saved["top_movies"].astype(np.int64), axis=1)
+    expected = np.take_along_axis(history_scorer(model, liked, Catalogue.every(N_MOVIES))(users), saved["top_movies"].astype(np.int64), axis=1)
     np.testing.assert_allclose(saved["top_scores"], expected, rtol=1e-6)
     low = prepared.train.rating < variant.positive_threshold
     assert liked[prepared.train.user[low], prepared.train.movie[low]].max() == 0  # a disliked movie is no evidence
@@ -125,9 +127,10 @@ def test_popularity_prior_is_folded_into_the_output_bias():
 def test_saved_model_reloads_without_custom_objects(trained):
     folder, prepared, variant, model, _ = trained
     loaded = keras.saving.load_model(folder / "m.keras", safe_mode=True)
-    histories = user_histories(prepared.train, N_USERS, N_MOVIES, variant.positive_threshold, variant.low_weight)
+    every = Catalogue.every(N_MOVIES)
+    histories = user_histories(prepared.train, N_USERS, every, variant.positive_threshold, variant.low_weight)
     users = np.arange(N_USERS)
-    np.testing.assert_allclose(history_scorer(loaded, histories)(users), history_scorer(model, histories)(users), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(history_scorer(loaded, histories, every)(users), history_scorer(model, histories, every)(users), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("user", [0, BIG + 1])
@@ -152,6 +155,36 @@ def test_same_seed_same_lists(trained, tmp_path):
     _, _, again, _ = train_tiny(tmp_path, variant)
     export_predictions(again, prepared, E, tmp_path / "p.npz", variant)
     assert (tmp_path / "p.npz").read_bytes() == (folder / "p.npz").read_bytes()
+
+
+def test_catalogue_keeps_the_most_rated_movies_ties_to_the_lower_id():
+    catalogue = Catalogue.most_rated(np.array([5, 1, 7, 1, 1, 9]), max_movies=4)
+    assert catalogue.movies.tolist() == [0, 1, 2, 5] and catalogue.n_movies == 6
+    inside, columns = catalogue.columns(np.array([5, 3, 0, 2]))
+    assert inside.tolist() == [True, False, True, True] and columns.tolist() == [3, 0, 2]
+    scattered = catalogue.scatter(np.array([[1.0, 2.0, 3.0, 4.0]]))
+    np.testing.assert_array_equal(scattered, [[1.0, 2.0, 3.0, np.nan, np.nan, 4.0]])
+    assert len(Catalogue.most_rated(np.ones(6), max_movies=0).movies) == 6  # 0: every movie
+
+
+def test_a_capped_catalogue_trains_a_narrower_model_and_never_lists_the_others(tmp_path):
+    prepared, variant, model, _ = train_tiny(tmp_path, dataclasses.replace(tiny_variant(), max_movies=30))
+    export_predictions(model, prepared, E, tmp_path / "p.npz", variant)
+    save_model(model, tmp_path / "m.keras")
+    saved = load_predictions(tmp_path / "p.npz")
+    counts = np.bincount(prepared.train.movie, minlength=N_MOVIES)
+    kept = np.sort(np.argsort(-counts, kind="stable")[:30])
+    np.testing.assert_array_equal(saved["catalogue"], kept)
+    assert model.get_layer("logits").get_weights()[1].shape == (30,)  # the cost: users x 30, not users x 40
+    assert np.isin(saved["top_movies"], kept).all()
+    outside = np.setdiff1d(np.arange(N_MOVIES), kept)
+    assert not saved["movie_vectors"][outside].any() and saved["movie_vectors"][kept].any(axis=1).all()
+    assert own_block_share(saved["top_users"], saved["top_movies"][:, :5]) > 0.9  # B's users still get B's kept movies
+    user = BIG + 1
+    stored = saved["top_movies"][int(np.searchsorted(saved["top_users"], user))]
+    on_demand, _ = serve.recommend(prepared, user, 20, tmp_path / "p.npz", tmp_path / "m.keras", None)
+    rated = serve.rated_movies(prepared, user)
+    np.testing.assert_array_equal(on_demand[:5], stored[~np.isin(stored, rated)][:5])  # scored on demand as train scored
 
 
 @pytest.mark.parametrize("distribute", ["mirrored", "multi_worker"])

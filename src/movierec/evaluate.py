@@ -13,7 +13,7 @@ from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import clip_ratings, ranking_users
 
 FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
-ON_DEMAND_KEYS = ("history_weighting", "ranking_prior")  # how to rank one user on demand as train ranked them
+ON_DEMAND_KEYS = ("history_weighting", "catalogue", "ranking_prior")  # how to rank one user on demand as train ranked them
 
 
 def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -33,6 +33,8 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
       rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
     - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
       score_low_weight), how to build a user's input history from the training rows to score them on demand;
+      and where `max_movies` capped what it scores, `catalogue` (n,) int32: the movies it scores, sorted
+      (the others have zero `movie_vectors` and are never in its lists);
     - for rating models with a `popularity_prior`, `ranking_prior` (n_movies,) float32: added to the
       predicted ratings to rank (the lists are in that order), never to the ratings shown or measured.
     """

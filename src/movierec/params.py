@@ -141,6 +141,7 @@ class DAEVariant:
     low_weight: float = _bounds(0, 1)
     score_low_weight: float = _bounds(0, 1)
     popularity_prior: float = _bounds(0)
+    max_movies: int = _bounds(0)
     train: TrainParams
 
 

@@ -89,7 +89,7 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
         raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
     from movierec.quiet import import_tensorflow
     from movierec.scoring import pair_scorer
-    from movierec.train import history_scorer, keras_predictor, user_histories
+    from movierec.train import Catalogue, history_scorer, keras_predictor, user_histories
 
     import_tensorflow()
     import keras
@@ -99,7 +99,8 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
         threshold, low_weight = (float(w) for w in stored["history_weighting"])
         mine = prepared.train.user == user  # only this user's history: the others are never scored here
         rows = Split(prepared.train.user[mine], prepared.train.movie[mine], prepared.train.rating[mine])
-        return history_scorer(model, user_histories(rows, len(prepared.user_ids), n_movies, threshold, low_weight))
+        catalogue = Catalogue(stored["catalogue"], n_movies) if "catalogue" in stored else Catalogue.every(n_movies)
+        return history_scorer(model, user_histories(rows, len(prepared.user_ids), catalogue, threshold, low_weight), catalogue)
     return pair_scorer(keras_predictor(model), n_movies)
 
 

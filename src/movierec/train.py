@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -163,13 +164,52 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
     return fit_with_regime(prepared, t, compiled, train, "val_rmse", live_dir, tensorboard_dir, distribute.is_chief(t.distribute), on_carve)
 
 
-def user_histories(rows: Split, n_users: int, n_movies: int, positive_threshold: float, low_weight: float):
-    """Each user's rated movies as one CSR row (users x movies, sparse), weighted 1 for a rating at or
-    above `positive_threshold` and `low_weight` below it: the history model's input and target."""
+@dataclass(frozen=True)
+class Catalogue:
+    """The movies a history model scores, `movies` (sorted encoded ids) out of `n_movies`: its input and
+    output columns. Every movie by default; with `variants.<name>.max_movies`, the most-rated ones, so a
+    training epoch costs users x max_movies, not users x movies (the large-data override)."""
+
+    movies: np.ndarray
+    n_movies: int
+
+    @classmethod
+    def every(cls, n_movies: int) -> Catalogue:
+        return cls(np.arange(n_movies, dtype=np.int32), n_movies)
+
+    @classmethod
+    def most_rated(cls, ratings_per_movie: np.ndarray, max_movies: int) -> Catalogue:
+        """All movies when `max_movies` is 0 or covers them; else the `max_movies` most-rated (ties to the lower id)."""
+        n = len(ratings_per_movie)
+        if max_movies == 0 or max_movies >= n:
+            return cls.every(n)
+        picked = np.lexsort((np.arange(n), -np.asarray(ratings_per_movie)))[:max_movies]
+        return cls(np.sort(picked).astype(np.int32), n)
+
+    def columns(self, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of `movies` are in the catalogue, their columns)."""
+        at = np.minimum(np.searchsorted(self.movies, movies), len(self.movies) - 1)
+        inside = self.movies[at] == movies
+        return inside, at[inside]
+
+    def scatter(self, scores: np.ndarray) -> np.ndarray:
+        """(rows, n_movies) float32: the catalogue's scores in place, NaN (ranked last) for every other movie."""
+        if len(self.movies) == self.n_movies:
+            return np.asarray(scores, dtype=np.float32)
+        out = np.full((len(scores), self.n_movies), np.nan, dtype=np.float32)
+        out[:, self.movies] = scores
+        return out
+
+
+def user_histories(rows: Split, n_users: int, catalogue: Catalogue, positive_threshold: float, low_weight: float):
+    """Each user's rated catalogue movies as one CSR row (users x catalogue, sparse), weighted 1 for a
+    rating at or above `positive_threshold` and `low_weight` below it: the history model's input and target."""
     import scipy.sparse as sp
 
-    weights = np.where(np.asarray(rows.rating) >= positive_threshold, 1.0, low_weight).astype(np.float32)
-    histories = sp.csr_matrix((weights, (rows.user, rows.movie)), shape=(n_users, n_movies), dtype=np.float32)
+    inside, columns = catalogue.columns(np.asarray(rows.movie))
+    weights = np.where(np.asarray(rows.rating)[inside] >= positive_threshold, 1.0, low_weight).astype(np.float32)
+    shape = (n_users, len(catalogue.movies))
+    histories = sp.csr_matrix((weights, (np.asarray(rows.user)[inside], columns)), shape=shape, dtype=np.float32)
     histories.sum_duplicates()
     histories.sort_indices()
     return histories
@@ -214,14 +254,15 @@ def history_batches(inputs, targets, batch_size: int, with_user: bool, seed: int
     return dataset.batch(batch_size).map(batch).prefetch(2).with_options(options)
 
 
-def history_scorer(model, histories) -> BlockScorer:
-    """A block scorer for a history model: each chunk's histories (CSR rows), normalised as in training."""
+def history_scorer(model, histories, catalogue: Catalogue) -> BlockScorer:
+    """A block scorer for a history model: each chunk's histories (CSR rows), normalised as in training,
+    scored over every movie (NaN outside its `catalogue`)."""
     with_user = len(model.inputs) == 2
 
     def score(users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         x = _unit_rows(histories[users].toarray().astype(np.float32))
-        return np.asarray(model([x, users.astype(np.int32)] if with_user else x, training=False))
+        return catalogue.scatter(np.asarray(model([x, users.astype(np.int32)] if with_user else x, training=False)))
 
     return score
 
@@ -239,12 +280,13 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
     from movierec.optim import make_optimizer
 
     t = variant.train
-    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
-    histories = lambda rows: user_histories(rows, n_users, n_movies, variant.positive_threshold, variant.low_weight)  # noqa: E731
+    n_users = len(prepared.user_ids)
+    catalogue = history_catalogue(prepared, variant)
+    histories = lambda rows: user_histories(rows, n_users, catalogue, variant.positive_threshold, variant.low_weight)  # noqa: E731
 
     def compiled(_rows: Split):  # a softmax over movies: no global mean to take from the rows
         seed_everything(t.seed)
-        model = build(0.0)
+        model = build(0.0, n_movies=len(catalogue.movies))
         model.compile(
             loss=keras.losses.CategoricalCrossentropy(from_logits=True),
             optimizer=make_optimizer(t.optimizer, t.learning_rate),
@@ -259,8 +301,14 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
         return model.fit(data, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks, verbose=2).history
 
     model, summary = fit_with_regime(prepared, t, compiled, train, "val_loss", live_dir, tensorboard_dir, chief=True)
-    fold_popularity_prior(model, np.bincount(prepared.train.movie, minlength=n_movies), variant.popularity_prior)
+    counts = np.bincount(prepared.train.movie, minlength=catalogue.n_movies)
+    fold_popularity_prior(model, counts[catalogue.movies], variant.popularity_prior)
     return model, summary
+
+
+def history_catalogue(prepared: Prepared, variant: DAEVariant) -> Catalogue:
+    """The movies `variant` scores: its `max_movies` most-rated in training, or all."""
+    return Catalogue.most_rated(np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids)), variant.max_movies)
 
 
 def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -> None:
@@ -467,7 +515,7 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
     `prior_weight` x log(1 + training ratings) (stored as `ranking_prior` when not zero); its lists
     keep the predicted ratings.
     A history ranker (`variant` of architecture multdae) predicts no ratings: no test predictions, and
-    its scoring-time history weighting instead, to score any user on demand.
+    its scoring-time history weighting instead (and its catalogue, if capped), to score any user on demand.
     The keys are documented in `evaluate.load_predictions`.
     """
     from movierec.models import factor_tables, movie_vectors
@@ -475,14 +523,21 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     prior = None
     if isinstance(variant, DAEVariant):
-        histories = user_histories(prepared.train, n_users, n_movies, variant.positive_threshold, variant.score_low_weight)
-        score = history_scorer(model, histories)
+        catalogue = history_catalogue(prepared, variant)
+        histories = user_histories(prepared.train, n_users, catalogue, variant.positive_threshold, variant.score_low_weight)
+        score = history_scorer(model, histories, catalogue)
         test_pairs, on_demand = {}, {"history_weighting": np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)}
+        if len(catalogue.movies) < n_movies:
+            on_demand["catalogue"] = catalogue.movies
+        learned = movie_vectors(model)
+        vectors = np.zeros((n_movies, learned.shape[1]), dtype=np.float32)  # outside the catalogue: no vector
+        vectors[catalogue.movies] = learned
     else:
         predict = keras_predictor(model)
         score = pair_scorer(predict, n_movies)
         test_pairs = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
         on_demand = factor_tables(model)
+        vectors = movie_vectors(model)
         if prior_weight:
             prior = popularity_prior(np.bincount(prepared.train.movie, minlength=n_movies), prior_weight).astype(np.float32)
             score = with_prior(score, prior)
@@ -499,7 +554,7 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
         "top_users": users.astype(np.int32),
         "top_movies": top_movies,
         "top_scores": top_scores,
-        "movie_vectors": movie_vectors(model),
+        "movie_vectors": vectors,
         "n_params": np.int64(model.count_params()),
         **on_demand,
     }
@@ -524,12 +579,12 @@ def run(
 
     content = np.load(content_path, allow_pickle=False) if models.uses_content(variant) else None
 
-    def build(global_mean: float):
+    def build(global_mean: float, n_movies: int = len(prepared.movie_ids)):
         return models.build(
             variant,
             params.model,
             n_users=len(prepared.user_ids),
-            n_movies=len(prepared.movie_ids),
+            n_movies=n_movies,
             rating_range=(params.data.min_rating, params.data.max_rating),
             content=content,
             global_mean=global_mean,
