@@ -166,6 +166,7 @@ def table() -> str:
     lines.append("-" * len(head))
     lines.append(f"{'whole pipeline':22s}" + "".join(f" | {f'{w:.0f} / {c:.0f} / {p:.0f}':>24s}" for w, c, p in zip(total, cpu, peak)))
     lines.append("")
+    lines.append("commits: " + ", ".join(f"{r['preset']} {r['commit']}" for r in records))
     for r in records:
         if r.get("note"):  # a deviation from a plain `scale.py run`, recorded by hand in the record
             lines.append(f"{r['preset']}: note: {r['note']}")
