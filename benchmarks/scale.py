@@ -167,6 +167,7 @@ def table() -> str:
     lines.append(f"{'whole pipeline':22s}" + "".join(f" | {f'{w:.0f} / {c:.0f} / {p:.0f}':>24s}" for w, c, p in zip(total, cpu, peak)))
     lines.append("")
     lines.append("commits: " + ", ".join(f"{r['preset']} {r['commit']}" for r in records))
+    lines += growth(records)
     for r in records:
         if r.get("note"):  # a deviation from a plain `scale.py run`, recorded by hand in the record
             lines.append(f"{r['preset']}: note: {r['note']}")
@@ -180,6 +181,21 @@ def table() -> str:
             f"({'above' if r['mf_content_ndcg'] > r['most_popular_ndcg'] else 'NOT above'}; {r['n_users_evaluated']} users ranked)"
         )
     return "\n".join(lines) + "\n"
+
+
+def growth(records: list[dict]) -> list[str]:
+    """How much each stage's CPU time and peak memory grew from the smallest set to the largest, set
+    beside how much the ratings grew: about linear growth keeps every ratio near the ratings' own."""
+    small, large = records[0], records[-1]
+    both = [s for s in large["stages"] if s in small["stages"]]
+    if len(records) < 2 or not both:
+        return []
+    lines = [f"growth {small['preset']} -> {large['preset']}: ratings x{large['ratings'] / small['ratings']:.1f}"]
+    for key, what in (("cpu_s", "CPU time"), ("peak_rss_mb", "peak memory")):
+        ratio = {s: large["stages"][s][key] / max(small["stages"][s][key], 1e-9) for s in both}
+        top = sorted(ratio, key=ratio.get, reverse=True)[:3]
+        lines.append(f"  {what}: largest x{ratio[top[0]]:.1f} ({short(top[0])}), then " + ", ".join(f"x{ratio[s]:.1f} ({short(s)})" for s in top[1:]))
+    return lines
 
 
 def plot() -> None:
