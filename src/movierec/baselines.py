@@ -132,16 +132,21 @@ class Ease:
         return np.asarray(self.history[np.asarray(users)] @ self.weights, dtype=np.float32)
 
 
+EASE_BLOCK = 256  # movies per block of the Gram product (its sparse temporaries), the mirroring and the division
+
+
 def ease_bytes(n_movies: int) -> int:
-    """Peak memory of the fit: the float64 Gram matrix, factorised in place, and the float32 weights."""
+    """Peak memory of the fit: the float64 Gram matrix, factorised and inverted in place, and the
+    float32 weights (plus one movies x EASE_BLOCK block at a time)."""
     return n_movies * n_movies * (8 + 4)
 
 
 def fit_ease(train: Split, n_users: int, n_movies: int, *, reg: float) -> Ease:
     """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation.
 
-    One dense movies × movies solve (n³ flops): 9,724 movies take seconds; past about 20,000 movies
-    the matrix outgrows memory, so the caller checks `ease_bytes` first.
+    One dense movies × movies solve (n³ flops): 9,724 movies take seconds. Memory is `ease_bytes`:
+    every step works in place or a block of columns at a time (whole-matrix temporaries tripled it),
+    and the caller checks it against `ease_max_movies` first.
     """
     import scipy.sparse as sp
     from scipy.linalg import lapack
@@ -152,14 +157,25 @@ def fit_ease(train: Split, n_users: int, n_movies: int, *, reg: float) -> Ease:
     history = sp.csr_matrix(
         (np.ones(len(pairs), dtype=np.float32), (pairs // n_movies, pairs % n_movies)), shape=(n_users, n_movies)
     )
-    gram = (history.T @ history).toarray().astype(np.float64)
+    blocks = [slice(start, min(start + EASE_BLOCK, n_movies)) for start in range(0, n_movies, EASE_BLOCK)]
+    gram = np.empty((n_movies, n_movies), dtype=np.float64, order="F")  # LAPACK's order: factorised in place
+    by_movie = history.tocsc()
+    for block in blocks:  # co-rating counts: whole numbers, exact in float32
+        gram[:, block] = (history.T @ by_movie[:, block]).toarray()
     gram[np.diag_indices(n_movies)] += reg
     factor, info = lapack.dpotrf(gram, lower=False, overwrite_a=True)
     if info == 0:
         inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); raise reg")
-    inverse = np.triu(inverse) + np.triu(inverse, 1).T  # dpotri fills the upper triangle only
-    weights = (-inverse / np.diag(inverse)[None, :]).astype(np.float32)
+    for block in blocks:  # dpotri fills the upper triangle only: mirror it into the lower
+        inverse[block, : block.start] = inverse[: block.start, block].T
+        square = inverse[block, block]
+        inverse[block, block] = np.triu(square) + np.triu(square, 1).T
+    diagonal = np.diag(inverse).copy()
+    weights = np.empty((n_movies, n_movies), dtype=np.float32)
+    for block in blocks:
+        inverse[:, block] /= -diagonal[None, block]  # in place: no whole-matrix temporary
+        weights[:, block] = inverse[:, block]
     weights[np.diag_indices(n_movies)] = 0.0
     return Ease(history, weights)
