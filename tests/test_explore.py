@@ -199,6 +199,24 @@ def test_genre_coherence_in_blocks_equals_one_pass(monkeypatch):
     assert whole["random_baseline"] == share(np.argpartition(noise, 9, axis=1)[:, :10])
 
 
+def test_genre_coherence_on_many_movies_measures_a_seeded_sample_against_all(monkeypatch):
+    vectors, genres, _ = clustered(n_per=70, noise=1.0)
+    mask = np.ones(len(genres), bool)
+    monkeypatch.setattr(explore, "COHERENCE_MAX_MOVIES", 50)
+    monkeypatch.setattr(explore, "COHERENCE_BLOCK", 1000)  # and in blocks
+    sampled = explore.genre_coherence(vectors, genres, mask, k=10, seed=4)
+    assert sampled["movies_measured"] == 50 and sampled["eligible_movies"] == 210
+    assert explore.genre_coherence(vectors, genres, mask, k=10, seed=4) == sampled  # seeded
+    # the definition: the sampled movies' learned neighbours among all 210
+    rows = np.sort(np.random.default_rng(4).choice(210, 50, replace=False))
+    unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    hot = explore.genre_matrix(genres)[0].astype(np.float32)
+    sims = unit[rows] @ unit.T
+    sims[np.arange(50), rows] = -np.inf
+    picks = np.argpartition(-sims, 9, axis=1)[:, :10]
+    assert sampled["genre_coherence"] == float(np.take_along_axis((hot[rows] @ hot.T) > 0, picks, axis=1).mean())
+
+
 def test_genre_coherence_never_counts_a_movie_as_its_own_neighbour():
     # with k = n - 1 every other movie is a neighbour, learned or random: both shares are exact
     genres = ["A"] * 5 + ["B"] * 6
