@@ -34,7 +34,7 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
     - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
       score_low_weight), how to build a user's input history from the training rows to score them on demand;
       and where `max_movies` capped what it scores, `catalogue` (n,) int32: the movies it scores, sorted
-      (the others have zero `movie_vectors` and are never in its lists);
+      (the others have zero `movie_vectors` and rank after all of these, as NaN scores);
     - for rating models with a `popularity_prior`, `ranking_prior` (n_movies,) float32: added to the
       predicted ratings to rank (the lists are in that order), never to the ratings shown or measured.
     """
