@@ -149,10 +149,8 @@ VariantParams = NotebookVariant | MFVariant | DAEVariant
 
 
 def ranking_weight_grid(v: VariantParams) -> list[float]:
-    """A rating variant's popularity_prior values as a list: one is used as is; among several, train
-    picks the best NDCG@k on its validation carve. A history ranker's prior is folded in: no choice."""
-    if isinstance(v, DAEVariant):
-        return [v.popularity_prior]
+    """A variant's popularity_prior values as a list: one is used as is; among several, train picks the
+    best NDCG@k on its validation carve. A history ranker takes one number only (folded into its model)."""
     return list(v.popularity_prior) if isinstance(v.popularity_prior, list) else [v.popularity_prior]
 
 

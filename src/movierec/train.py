@@ -591,19 +591,21 @@ def run(
         )
 
     tensorboard_dir = Path("logs") / name if variant.train.tensorboard else None
-    grid = ranking_weight_grid(variant)
     if isinstance(variant, DAEVariant):
         model, summary = fit_history_model(build, prepared, variant, live_dir, tensorboard_dir)
+        prior_weight = 0.0  # folded into the model's output bias
     else:
+        grid = ranking_weight_grid(variant)
+
         def on_carve(carve_model, fit_rows: Split, held: Split) -> dict:
             carve = Prepared(prepared.user_ids, prepared.movie_ids, fit_rows, held)
             return choose_popularity_prior(pair_scorer(keras_predictor(carve_model), len(prepared.movie_ids)), carve, grid, params.evaluate)
 
         model, summary = fit(build, prepared, variant.train, live_dir, tensorboard_dir, on_carve if len(grid) > 1 else None)
+        prior_weight = summary.get("popularity_prior", grid[0])
     if not distribute.is_chief(variant.train.distribute):
         return model  # every worker holds the same model; the chief writes it and everything else
     save_model(model, model_path)
-    prior_weight = 0.0 if isinstance(variant, DAEVariant) else summary.get("popularity_prior", grid[0])  # dae's is folded in
     export_predictions(model, prepared, params.evaluate, predictions_path, variant, prior_weight)
     write_json(timing_path, summary)
     write_json(environment_path, environment_record(tf_threads=variant.train.threads))
