@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py run ml-1m ml-10m ml-25m     # one record per set in results/scale/
     python benchmarks/scale.py table                      # results/scale.txt (as printed) and scale.png
+    python benchmarks/scale.py dae /tmp/scale-ml-10m-.../repo   # dae's override settings vs their alternatives
 
 For each preset, `movierec synth` writes the set (seed 0) into --data-dir unless it is already there.
 HEAD is cloned into a fresh temporary folder (empty DVC cache, no outputs), the README's large-data
@@ -51,6 +52,12 @@ LARGE_DATA = (
     "variants.dae.train.batch_size=512",
     "evaluate.max_users=5000",
 )
+# dae's settings in LARGE_DATA, each set against what it was chosen over (`scale.py dae`).
+DAE_ALTERNATIVES = {
+    "with per-user vectors": ("variants.dae.user_vector=true",),
+    "batches of 256 users": ("variants.dae.train.batch_size=256",),
+}
+DAE_STAGES = ("train@dae", "evaluate@dae")
 RUSAGE = (
     "import resource, subprocess, sys, time; t = time.perf_counter();"
     "rc = subprocess.call(sys.argv[1:], stdout=open('stage.log', 'ab'), stderr=subprocess.STDOUT);"
@@ -108,6 +115,20 @@ def oracle_and_model(repo: Path, folder: Path) -> dict:
     }
 
 
+def measure(repo: Path, stage: str) -> dict:
+    """One `dvc repro --single-item` of the clone's stage, with the clone's code (not an installed copy)."""
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    done = subprocess.run([sys.executable, "-c", RUSAGE, "dvc", "repro", "--single-item", stage], cwd=repo, env=env, capture_output=True, text=True)
+    peak_kb, cpu, wall = done.stdout.split()
+    if done.returncode != 0:
+        print((repo / "stage.log").read_text()[-3000:], file=sys.stderr)
+    return {"wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mb": int(peak_kb) / 1024, "ok": done.returncode == 0}
+
+
+def head() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def run(preset: str, data_dir: Path, keep: bool) -> dict:
     folder = synthesise(preset, data_dir)
     counts = json.loads((folder / "planted.json").read_text())
@@ -116,20 +137,16 @@ def run(preset: str, data_dir: Path, keep: bool) -> dict:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
     set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
     record = {"preset": preset, "ratings": counts["ratings"], "users": counts["users"], "movies": counts["movies"],
-              "override": list(LARGE_DATA), "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+              "override": list(LARGE_DATA), "commit": head(),
               "stages": {}}
     out = RECORDS / f"{preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the clone's code, not an installed copy
     for stage in stage_order(repo):
         print(f"{preset}: {stage} ...", flush=True)
-        done = subprocess.run([sys.executable, "-c", RUSAGE, "dvc", "repro", "--single-item", stage], cwd=repo, env=env, capture_output=True, text=True)
-        peak_kb, cpu, wall = done.stdout.split()
-        record["stages"][stage] = {"wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mb": int(peak_kb) / 1024, "ok": done.returncode == 0}
+        record["stages"][stage] = measured = measure(repo, stage)
         out.write_text(json.dumps(record, indent=2) + "\n")  # partial records survive a crash
-        print(f"{preset}: {stage} {float(wall):.0f} s wall, {float(cpu):.0f} s CPU, {int(peak_kb) / 1024:.0f} MB", flush=True)
-        if done.returncode != 0:
-            print((repo / "stage.log").read_text()[-3000:], file=sys.stderr)
+        print(f"{preset}: {stage} {measured['wall_s']:.0f} s wall, {measured['cpu_s']:.0f} s CPU, {measured['peak_rss_mb']:.0f} MB", flush=True)
+        if not measured["ok"]:
             break
     else:
         record.update(oracle_and_model(repo, folder))
@@ -139,6 +156,49 @@ def run(preset: str, data_dir: Path, keep: bool) -> dict:
     else:
         print(f"{preset}: clone kept in {repo}")
     return record
+
+
+def dae_choices(repo: Path) -> dict:
+    """train@dae and evaluate@dae in a clone kept by `run --keep`, at this checkout's HEAD, under the
+    override and under each of DAE_ALTERNATIVES: what dropping the per-user vectors and batching 512
+    users save, and what they cost in NDCG@10 (on the same sampled test users as the references)."""
+    folder = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["path"])
+    subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=repo, check=True)
+    subprocess.run(["git", "checkout", "FETCH_HEAD", "--", "src", "dvc.yaml", "params.yaml"], cwd=repo, check=True)
+    evaluated = repo / "metrics" / "eval"
+    record = {"preset": folder.name, "commit": head(), "runs": {},
+              "most_popular_ndcg": json.loads((evaluated / "most_popular.json").read_text())["ndcg_at_10"],
+              "ease_ndcg": json.loads((evaluated / "ease.json").read_text()).get("ndcg_at_10")}
+    for name, settings in {"the override": (), **DAE_ALTERNATIVES}.items():
+        set_params(repo / "params.yaml", [*LARGE_DATA, *settings, f"data.path={folder}"])
+        stages = {stage: measure(repo, stage) for stage in DAE_STAGES}
+        ndcg = json.loads((evaluated / "dae.json").read_text())["ndcg_at_10"]
+        record["runs"][name] = {"settings": list(settings), "stages": stages, "ndcg_at_10": ndcg}
+        print(f"dae, {name}: {stages}, NDCG@10 {ndcg:.4f}", flush=True)
+    set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
+    return record
+
+
+def dae_table(record: dict) -> str:
+    lines = [f"dae's part of the large-data override against what it was chosen over, on the {record['preset']} set of",
+             f"`scale.py run` (its kept clone, at commit {record['commit']}): train@dae and evaluate@dae only, measured as above.",
+             "",
+             f"{'dae':24s} | {'train@dae wall s / CPU s / peak MB':>36s} | {'evaluate@dae':>16s} | NDCG@10"]
+    lines.append("-" * len(lines[-1]))
+    for name, run in record["runs"].items():
+        train, evaluate = (run["stages"][stage] for stage in DAE_STAGES)
+        failed = "" if train["ok"] and evaluate["ok"] else "  FAILED"
+        lines.append(f"{name:24s} | {measured(train):>36s} | {measured(evaluate):>16s} | {run['ndcg_at_10']:.4f}{failed}")
+    ease = "skipped" if record["ease_ndcg"] is None else f"{record['ease_ndcg']:.4f}"
+    lines += ["", f"On the same sampled test users: most-popular {record['most_popular_ndcg']:.4f}, EASE {ease}. The generator picks which",
+              "movies a user rates by popularity alone, not by taste, so most-popular is close to the best possible list here."]
+    for name, settings in DAE_ALTERNATIVES.items():
+        lines.append(f"{name}: " + " ".join(f"-S {s}" for s in settings))
+    return "\n".join(lines) + "\n"
+
+
+def measured(stage: dict) -> str:
+    return f"{stage['wall_s']:.0f} / {stage['cpu_s']:.0f} / {stage['peak_rss_mb']:.0f}"
 
 
 def short(stage: str) -> str:
@@ -158,7 +218,7 @@ def table() -> str:
         cells = []
         for r in records:
             s = r["stages"].get(stage)
-            cells.append("–" if s is None else f"{s['wall_s']:.0f} / {s['cpu_s']:.0f} / {s['peak_rss_mb']:.0f}{'' if s['ok'] else ' FAILED'}")
+            cells.append("–" if s is None else measured(s) + ("" if s["ok"] else " FAILED"))
         lines.append(f"{short(stage):22s}" + "".join(f" | {c:>24s}" for c in cells))
     total = [sum(s["wall_s"] for s in r["stages"].values()) for r in records]
     cpu = [sum(s["cpu_s"] for s in r["stages"].values()) for r in records]
@@ -231,12 +291,20 @@ def main() -> None:
     r.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "movierec-scale")
     r.add_argument("--keep", action="store_true", help="keep the temporary clone (to inspect its outputs)")
     sub.add_parser("table", help="print the table of every record, write results/scale.txt and scale.png")
+    d = sub.add_parser("dae", help="dae's override settings against their alternatives, in a kept clone")
+    d.add_argument("clone", type=Path, help="the repo folder that `run --keep` printed")
     args = ap.parse_args()
     if args.command == "run":
         for preset in args.presets:
             start = time.perf_counter()
             run(preset, args.data_dir, args.keep)
             print(f"{preset}: {time.perf_counter() - start:.0f} s in all", flush=True)
+    elif args.command == "dae":
+        record = dae_choices(args.clone)
+        (RESULTS / "dae_choices.json").write_text(json.dumps(record, indent=2) + "\n")
+        text = dae_table(record)
+        print(text, end="")
+        (RESULTS / "dae_choices.txt").write_text(text)
     else:
         text = table()
         print(text, end="")
