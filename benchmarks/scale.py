@@ -1,8 +1,8 @@
 """Every stage's wall time, CPU time and peak resident memory on synthetic sets of 1M to 32M ratings.
 
     python benchmarks/scale.py run ml-1m ml-10m ml-25m     # one record per set in results/scale/
-    python benchmarks/scale.py table                      # results/scale.txt (as printed) and scale.png
     python benchmarks/scale.py dae /tmp/scale-ml-10m-.../repo   # dae's override settings vs their alternatives
+    python benchmarks/scale.py table                      # results/scale.txt (as printed), scale.png, dae_choices.txt
 
 For each preset, `movierec synth` writes the set (seed 0) into --data-dir unless it is already there.
 HEAD is cloned into a fresh temporary folder (empty DVC cache, no outputs), the README's large-data
@@ -34,6 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RECORDS = RESULTS / "scale"
+DAE_RECORD = RESULTS / "dae_choices.json"
 # The README's "Large data" override, as `dvc exp run -S key=value` settings (keep the two in step).
 LARGE_DATA = (
     "train.optimizer=lazy_adam",
@@ -181,14 +182,15 @@ def dae_choices(repo: Path) -> dict:
 
 def dae_table(record: dict) -> str:
     lines = [f"dae's part of the large-data override against what it was chosen over, on the {record['preset']} set of",
-             f"`scale.py run` (its kept clone, at commit {record['commit']}): train@dae and evaluate@dae only, measured as above.",
+             f"`scale.py run` (its kept clone, at commit {record['commit']}): train@dae and evaluate@dae only, measured as `run` measures.",
              "",
-             f"{'dae':24s} | {'train@dae wall s / CPU s / peak MB':>36s} | {'evaluate@dae':>16s} | NDCG@10"]
+             f"{'dae':22s} | {'train@dae':>24s} | {'evaluate@dae':>24s} | NDCG@10",
+             f"{'':22s}" + " | {:>24s}".format("wall s / CPU s / peak MB") * 2 + " |"]
     lines.append("-" * len(lines[-1]))
     for name, run in record["runs"].items():
         train, evaluate = (run["stages"][stage] for stage in DAE_STAGES)
         failed = "" if train["ok"] and evaluate["ok"] else "  FAILED"
-        lines.append(f"{name:24s} | {measured(train):>36s} | {measured(evaluate):>16s} | {run['ndcg_at_10']:.4f}{failed}")
+        lines.append(f"{name:22s} | {measured(train):>24s} | {measured(evaluate):>24s} | {run['ndcg_at_10']:.4f}{failed}")
     ease = "skipped" if record["ease_ndcg"] is None else f"{record['ease_ndcg']:.4f}"
     lines += ["", f"On the same sampled test users: most-popular {record['most_popular_ndcg']:.4f}, EASE {ease}. The generator picks which",
               "movies a user rates by popularity alone, not by taste, so most-popular is close to the best possible list here."]
@@ -290,7 +292,7 @@ def main() -> None:
     r.add_argument("presets", nargs="+", choices=("ml-1m", "ml-10m", "ml-25m", "ml-32m"))
     r.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "movierec-scale")
     r.add_argument("--keep", action="store_true", help="keep the temporary clone (to inspect its outputs)")
-    sub.add_parser("table", help="print the table of every record, write results/scale.txt and scale.png")
+    sub.add_parser("table", help="print the table of every record, write results/scale.txt, scale.png and dae_choices.txt")
     d = sub.add_parser("dae", help="dae's override settings against their alternatives, in a kept clone")
     d.add_argument("clone", type=Path, help="the repo folder that `run --keep` printed")
     args = ap.parse_args()
@@ -301,15 +303,15 @@ def main() -> None:
             print(f"{preset}: {time.perf_counter() - start:.0f} s in all", flush=True)
     elif args.command == "dae":
         record = dae_choices(args.clone)
-        (RESULTS / "dae_choices.json").write_text(json.dumps(record, indent=2) + "\n")
-        text = dae_table(record)
-        print(text, end="")
-        (RESULTS / "dae_choices.txt").write_text(text)
+        DAE_RECORD.write_text(json.dumps(record, indent=2) + "\n")
+        print(dae_table(record), end="")
     else:
         text = table()
         print(text, end="")
         (RESULTS / "scale.txt").write_text(text)
         plot()
+        if DAE_RECORD.is_file():
+            (RESULTS / "dae_choices.txt").write_text(dae_table(json.loads(DAE_RECORD.read_text())))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
-- dae_large: benchmarks/results/dae_large.txt, as recorded;
+- dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py dae` wrote it;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
 - popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
             train stage's metrics (the chosen one in bold);
@@ -39,7 +39,7 @@ NOTEBOOK_REFERENCE = {  # DESIGN.md: the notebook's code as written, Keras 3 por
 
 
 def notebook_table() -> str:
-    base, rows = experiments("model.join")
+    base, rows = experiments("model.join", eval_keys(NOTEBOOK_VARIANTS, ("rmse", "mae")))
     by_join = {base["model.join"]: base}
     for row, change in rows:
         by_join.setdefault(change["model.join"], row)
@@ -65,27 +65,53 @@ def plain(value):
 
 
 def changed_params(row: dict, base: dict) -> dict:
-    """Params an experiment set differently from the workspace; a param its commit did not have yet
+    """Params an experiment set differently from `base`; a param its commit did not have yet
     (None, e.g. a variant added later) is not a change."""
     return {k: plain(row[k]) for k in row if k.startswith(PARAM_PREFIXES) and row[k] not in (None, "None") and row[k] != base.get(k)}
 
 
-def experiments(prefix: str) -> tuple[dict, list[tuple[dict, dict]]]:
-    """The workspace row and the newest experiment per distinct change, for changes all under `prefix`."""
+def experiment_baselines() -> list[str]:
+    """Every commit of HEAD's history that has experiments, newest first, however far back it is."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        based = set(repo.experiments.ls(all_commits=True))
+    history = subprocess.run(["git", "rev-list", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return [rev for rev in history if rev in based]
+
+
+def experiments(prefix: str, shown: list[str]) -> tuple[dict, list[tuple[dict, dict]]]:
+    """The workspace row and the newest experiment per distinct change, for changes all under `prefix`.
+
+    A change is what the experiment set differently from its own commit. Experiments of any commit of
+    HEAD's history count, but only where that commit's metrics in `shown` (the table's columns) equal
+    the workspace's: then its experiments measure today's recipe, however old the commit."""
     import dvc.api
 
-    rows = dvc.api.exp_show(repo=str(ROOT), num=20)
-    base = next(r for r in rows if r.get("rev") == "workspace")
-    seen, found = set(), []
+    rows = dvc.api.exp_show(repo=str(ROOT), revs=experiment_baselines())
+    workspace = next(r for r in rows if r.get("rev") == "workspace")
+    seen, found, baseline = set(), [], None
     for row in rows:
-        if not row.get("typ", "").startswith("branch_"):
+        if row.get("typ") == "baseline":
+            baseline = row if row.get("rev") != "workspace" and same_metrics(row, workspace, shown) else None
             continue
-        change = changed_params(row, base)
+        if baseline is None or not row.get("typ", "").startswith("branch_"):
+            continue
+        change = changed_params(row, baseline)
         key = tuple(sorted(change.items(), key=str))
         if change and all(k.startswith(prefix) for k in change) and key not in seen:
             seen.add(key)
             found.append((row, change))
-    return base, found
+    return workspace, found
+
+
+def same_metrics(row: dict, workspace: dict, shown: list[str]) -> bool:
+    values = [(row.get(k), workspace.get(k)) for k in shown]
+    return all(a is not None and b is not None and abs(a - b) <= 1e-4 for a, b in values)
+
+
+def eval_keys(models, names) -> list[str]:
+    return [f"metrics/eval/{model}.json:{name}" for model in models for name in names]
 
 
 def metric(row: dict, model: str, name: str) -> str:
@@ -94,7 +120,7 @@ def metric(row: dict, model: str, name: str) -> str:
 
 
 def ablation_table() -> str:
-    base, rows = experiments("variants.mf_content.")
+    base, rows = experiments("variants.mf_content.", eval_keys(["mf_content"], ("rmse", "mae", "ndcg_at_10")))
     lines = ["| mf_content run | test RMSE | MAE | NDCG@10 | ΔRMSE vs full recipe |", "|---|---|---|---|---|"]
     full = base.get("metrics/eval/mf_content.json:rmse")
     lines.append(f"| full recipe (params.yaml) | {metric(base, 'mf_content', 'rmse')} | {metric(base, 'mf_content', 'mae')} | {metric(base, 'mf_content', 'ndcg_at_10')} | – |")
@@ -108,8 +134,8 @@ def ablation_table() -> str:
 
 def dae_ablation_table() -> str:
     """What each ingredient of the dae ranker contributes: experiments changing only variants.dae.*."""
-    base, rows = experiments("variants.dae.")
     names = ("ndcg_at_10", "precision_at_10", "recall_at_10", "hit_rate_at_10")
+    base, rows = experiments("variants.dae.", eval_keys(["dae", "ease"], names))
     lines = ["| dae run | NDCG@10 | P@10 | R@10 | HR@10 | ΔNDCG@10 vs full recipe |", "|---|---|---|---|---|---|"]
     full = base.get("metrics/eval/dae.json:ndcg_at_10")
     lines.append("| full recipe (params.yaml) | " + " | ".join(metric(base, "dae", n) for n in names) + " | – |")
@@ -135,7 +161,7 @@ SEED_COLUMNS = (  # (model, metric, header): rating accuracy, then ranking again
 def seeds_table() -> str:
     import numpy as np
 
-    base, rows = experiments("prepare.seed")
+    base, rows = experiments("prepare.seed", [f"metrics/eval/{model}.json:{name}" for model, name, _ in SEED_COLUMNS])
     runs = [(plain(base["prepare.seed"]), base)] + sorted(((plain(row["prepare.seed"]), row) for row, _ in rows), key=lambda sr: sr[0])
     columns = [c for c in SEED_COLUMNS if f"metrics/eval/{c[0]}.json:{c[1]}" in base]
     lines = ["| split seed | " + " | ".join(h for _, _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -225,7 +251,7 @@ def main() -> None:
     text = fill(text, "speed", speed_summary())
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
-    text = fill(text, "dae_large", verbatim("dae_large"))
+    text = fill(text, "dae_choices", verbatim("dae_choices"))
     text = fill(text, "scale", verbatim("scale"))
     text = fill(text, "popularity_prior", popularity_prior_table())
     text = fill(text, "ulp", verbatim("ulp_sensitivity"))

@@ -16,3 +16,12 @@ def test_large_data_override_in_the_readme_is_the_one_the_scale_benchmark_runs()
     assert settings, "no `dvc exp run -S ...` line under README's 'Large data'"
     documented = [s for s in settings if not s.startswith("data.")]  # the data is the user's choice
     assert sorted(documented) == sorted(scale.LARGE_DATA)
+
+
+def test_each_dae_alternative_changes_a_dae_setting_of_the_override():
+    override = dict(s.split("=", 1) for s in scale.LARGE_DATA)
+    for name, settings in scale.DAE_ALTERNATIVES.items():
+        for setting in settings:
+            key, value = setting.split("=", 1)
+            assert key.startswith("variants.dae."), (name, setting)
+            assert key in override and override[key] != value, f"{name}: {setting} is what the override already sets"
