@@ -14,7 +14,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
-- dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py dae` wrote it;
+- dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py table` renders `scale.py dae`'s record;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
 - popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
             train stage's metrics (the chosen one in bold);
