@@ -25,6 +25,7 @@ and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: 
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -70,14 +71,17 @@ def changed_params(row: dict, base: dict) -> dict:
     return {k: plain(row[k]) for k in row if k.startswith(PARAM_PREFIXES) and row[k] not in (None, "None") and row[k] != base.get(k)}
 
 
-def experiment_baselines() -> list[str]:
-    """Every commit of HEAD's history that has experiments, newest first, however far back it is."""
+@functools.cache
+def experiment_rows() -> tuple[dict, ...]:
+    """`dvc exp show` rows of every commit of HEAD's history that has experiments, newest commit first,
+    however far back it is (read once for all the tables)."""
+    import dvc.api
     from dvc.repo import Repo
 
     with Repo(str(ROOT)) as repo:
         based = set(repo.experiments.ls(all_commits=True))
     history = subprocess.run(["git", "rev-list", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return [rev for rev in history if rev in based]
+    return tuple(dvc.api.exp_show(repo=str(ROOT), revs=[rev for rev in history if rev in based]))
 
 
 def experiments(prefix: str, shown: list[str]) -> tuple[dict, list[tuple[dict, dict]]]:
@@ -86,9 +90,7 @@ def experiments(prefix: str, shown: list[str]) -> tuple[dict, list[tuple[dict, d
     A change is what the experiment set differently from its own commit. Experiments of any commit of
     HEAD's history count, but only where that commit's metrics in `shown` (the table's columns) equal
     the workspace's: then its experiments measure today's recipe, however old the commit."""
-    import dvc.api
-
-    rows = dvc.api.exp_show(repo=str(ROOT), revs=experiment_baselines())
+    rows = experiment_rows()
     workspace = next(r for r in rows if r.get("rev") == "workspace")
     seen, found, baseline = set(), [], None
     for row in rows:
