@@ -107,6 +107,19 @@ def test_ease_gives_the_closed_form_weights_with_a_zero_diagonal():
     np.testing.assert_allclose(model.score_users(np.array([2, 0])), x[[2, 0]] @ expected, atol=1e-6)
 
 
+def test_ease_fits_on_who_rated_what_and_scores_low_ratings_at_their_weight():
+    users, movies = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 0])
+    train = Split(users, movies, np.array([5.0, 1.0, 3.0, 4.0, 2.0]))
+    binary = baselines.fit_ease(train, 3, 3, reg=2.0)
+    weighted = baselines.fit_ease(train, 3, 3, reg=2.0, positive_threshold=4.0, score_low_weight=0.5)
+    np.testing.assert_array_equal(weighted.weights, binary.weights)  # the fit ignores the rating values
+    history = np.zeros((3, 3))
+    history[users, movies] = [1.0, 0.5, 0.5, 1.0, 0.5]  # 1 at or above 4, else 0.5
+    scores = weighted.score_users(np.arange(3))
+    np.testing.assert_allclose(scores, history @ binary.weights, atol=1e-6)
+    assert not np.allclose(scores, binary.score_users(np.arange(3)))
+
+
 def test_ease_in_blocks_matches_the_closed_form_and_stays_within_its_memory_estimate(monkeypatch):
     import tracemalloc
 

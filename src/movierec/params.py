@@ -96,6 +96,8 @@ class BaselineParams:
     bias_reg_item: float = _bounds(0)
     bias_iters: int = _bounds(1)
     ease_reg: float = _bounds(0, open_low=True)
+    ease_positive_threshold: float = _bounds()
+    ease_score_low_weight: float = _bounds(0, 1)
     ease_max_movies: int = _bounds(0)
 
 
