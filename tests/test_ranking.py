@@ -7,7 +7,7 @@ from movierec import baselines, evaluate, ranking
 from movierec.params import BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
 
-BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_max_movies=20000)
+BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=20000)
 
 
 def evaluate_params(k=10, max_users=0, seed=0):
@@ -142,17 +142,20 @@ def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
         assert got[key] == pytest.approx(value, abs=0.003), key
 
 
-def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_so():
+def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_so(monkeypatch):
     rng = np.random.default_rng(0)
     users, movies = rng.integers(0, 30, 400), rng.integers(0, 25, 400)
     keys = np.unique(users * 25 + movies)
     split = Split(keys // 25, keys % 25, rng.choice([1.0, 4.0, 5.0], len(keys)))
     n = len(keys) // 5
     prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
-    capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_max_movies=24)
+    capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=24)
     skipped = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))["ease"]
     assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2]["k"] == []
+    fit_with, fit_ease = {}, baselines.fit_ease
+    monkeypatch.setattr(baselines, "fit_ease", lambda *args, **kwargs: fit_with.update(kwargs) or fit_ease(*args, **kwargs))
     fitted = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))["ease"]
+    assert fit_with == {"reg": 200.0, "positive_threshold": 4.0, "score_low_weight": 0.5}  # all of EASE's params reach it
     metrics, _, curve = fitted
     assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24
     # The curve at k = 5 is the reported @5 figure; recall never falls as the list grows.
