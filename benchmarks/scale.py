@@ -162,12 +162,17 @@ def run(preset: str, data_dir: Path, keep: bool) -> dict:
 def dae_choices(repo: Path) -> dict:
     """train@dae and evaluate@dae in a clone kept by `run --keep`, at this checkout's HEAD, under the
     override and under each of DAE_ALTERNATIVES: what dropping the per-user vectors and batching 512
-    users save, and what they cost in NDCG@10 (on the same sampled test users as the references)."""
+    users save, and what they cost in NDCG@10 (on the same sampled test users as the references, the
+    baselines, which are rerun first so that they too are measured at HEAD)."""
     folder = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["path"])
     subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=repo, check=True)
     subprocess.run(["git", "checkout", "FETCH_HEAD", "--", "src", "dvc.yaml", "params.yaml"], cwd=repo, check=True)
+    fetched = subprocess.run(["git", "rev-parse", "--short", "FETCH_HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
+    if not measure(repo, "baselines")["ok"]:
+        raise SystemExit(f"baselines failed in {repo}; see its stage.log")
     evaluated = repo / "metrics" / "eval"
-    record = {"preset": folder.name, "commit": head(), "runs": {},
+    record = {"preset": folder.name, "commit": fetched, "runs": {},
               "most_popular_ndcg": json.loads((evaluated / "most_popular.json").read_text())["ndcg_at_10"],
               "ease_ndcg": json.loads((evaluated / "ease.json").read_text()).get("ndcg_at_10")}
     for name, settings in {"the override": (), **DAE_ALTERNATIVES}.items():
