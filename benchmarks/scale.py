@@ -126,8 +126,8 @@ def measure(repo: Path, stage: str) -> dict:
     return {"wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mb": int(peak_kb) / 1024, "ok": done.returncode == 0}
 
 
-def head() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+def head(repo: Path = ROOT, rev: str = "HEAD") -> str:
+    return subprocess.run(["git", "rev-parse", "--short", rev], cwd=repo, capture_output=True, text=True).stdout.strip()
 
 
 def run(preset: str, data_dir: Path, keep: bool) -> dict:
@@ -167,12 +167,11 @@ def dae_choices(repo: Path) -> dict:
     folder = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["path"])
     subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=repo, check=True)
     subprocess.run(["git", "checkout", "FETCH_HEAD", "--", "src", "dvc.yaml", "params.yaml"], cwd=repo, check=True)
-    fetched = subprocess.run(["git", "rev-parse", "--short", "FETCH_HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
     if not measure(repo, "baselines")["ok"]:
         raise SystemExit(f"baselines failed in {repo}; see its stage.log")
     evaluated = repo / "metrics" / "eval"
-    record = {"preset": folder.name, "commit": fetched, "runs": {},
+    record = {"preset": folder.name, "commit": head(repo, "FETCH_HEAD"), "runs": {},
               "most_popular_ndcg": json.loads((evaluated / "most_popular.json").read_text())["ndcg_at_10"],
               "ease_ndcg": json.loads((evaluated / "ease.json").read_text()).get("ndcg_at_10")}
     for name, settings in {"the override": (), **DAE_ALTERNATIVES}.items():
