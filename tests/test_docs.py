@@ -25,3 +25,19 @@ def test_each_dae_alternative_changes_a_dae_setting_of_the_override():
             key, value = setting.split("=", 1)
             assert key.startswith("variants.dae."), (name, setting)
             assert key in override and override[key] != value, f"{name}: {setting} is what the override already sets"
+
+
+def test_every_figure_the_readme_shows_is_drawn_by_a_stage_and_committed():
+    """A figure in the README must come from `dvc repro`, not be drawn or kept by hand."""
+    import subprocess
+
+    import yaml
+
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (REPO / "README.md").read_text())
+    assert {"metrics/plots/ranking_at_k.png", "metrics/plots/training_curves.png", "metrics/plots/rmse_by_popularity.png"} <= set(shown)
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    drawn = {next(iter(out)) if isinstance(out, dict) else out for stage in stages.values() for out in stage.get("outs", [])}
+    committed = set(subprocess.run(["git", "ls-files", *shown], cwd=REPO, capture_output=True, text=True, check=True).stdout.split())
+    for path in shown:
+        assert path in drawn, f"{path} is not an output of any stage in dvc.yaml"
+        assert path in committed, f"{path} is not committed"

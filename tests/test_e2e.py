@@ -41,6 +41,8 @@ def test_repro_then_experiment_reruns_only_training(project):
     assert "ndcg_at_10" in shown and "rmse_by_movie_ratings" in shown and "genre_coherence" in shown
     report = (root / "metrics/report.md").read_text()
     assert all(name in report for name in ("| collab |", "| mf_content |", "| most_popular |"))
+    for figure in ("ranking_at_k", "training_curves", "rmse_by_popularity"):  # the README shows these
+        assert (root / "metrics/plots" / f"{figure}.png").read_bytes().startswith(b"\x89PNG"), figure
 
     run(["dvc", "plots", "show", "-o", "plots_html"], root, env)
     html = (root / "plots_html" / "index.html").read_text()

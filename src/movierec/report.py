@@ -90,14 +90,14 @@ def popularity_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure(ncols: int = 1):
+def _figure(ncols: int = 1, nrows: int = 1):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, 4.2), squeeze=False)
-    return plt, fig, axes[0]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.2 * nrows), squeeze=False)
+    return plt, fig, axes.ravel()
 
 
 def _save(plt, fig, path) -> None:
@@ -134,8 +134,10 @@ def read_ranking_curves(ranking_dir: Path, names) -> dict[str, dict[str, list[fl
 
 
 def plot_training_curves(curves: dict[str, dict[str, list[float]]], path) -> None:
-    """Train and eval loss per epoch, a panel per variant: where each model starts to overfit."""
-    plt, fig, axes = _figure(max(len(curves), 1))
+    """Train and eval loss per epoch, a panel per variant, two a row (narrow enough to read on a
+    repository page): where each model starts to overfit."""
+    ncols = min(max(len(curves), 1), 2)
+    plt, fig, axes = _figure(ncols, nrows=-(-max(len(curves), 1) // ncols))
     for ax, (name, series) in zip(axes, curves.items()):
         for label, values in series.items():
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
@@ -143,6 +145,8 @@ def plot_training_curves(curves: dict[str, dict[str, list[float]]], path) -> Non
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.legend(fontsize=8)
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
     _save(plt, fig, path)
 
 
