@@ -249,7 +249,7 @@ def main() -> None:
     text = fill(text, "dae_ablation", dae_ablation_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)
-    text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10 rows"))
+    text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10"))
     text = fill(text, "speed", speed_summary())
     text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
     text = fill(text, "distributed", distributed_summary())
