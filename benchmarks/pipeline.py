@@ -4,8 +4,11 @@
 
 Each run clones HEAD into a fresh temporary folder (empty DVC cache, no outputs), times `dvc repro`
 there with the data from the mirror, and checks with `movierec check-drift --tolerance 0` that the
-metrics equal the committed ones exactly. Then every stage command is run once more on its own,
-under a wrapper that reads the child's peak RSS (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`).
+metrics equal the committed ones exactly. Right after each run it times one epoch of the notebook's
+own training as written (`train_speed.notebook_make_model`, batch 32, after a warm-up epoch) in the
+same clone: this shared machine's speed moves by 2x from one hour to the next, so the wall time is
+also given in those epochs, a figure that compares across days. Then every stage command is run once
+more on its own, under a wrapper that reads the child's peak RSS (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ PEAK_RSS = (
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
 )
 TF_STAGES = ("train",)  # the only stage that imports TensorFlow
+NOTEBOOK_EPOCH = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from train_speed import notebook_make_model
+from movierec.prepare import load_prepared
+p = load_prepared("data/prepared")
+model = notebook_make_model(len(p.user_ids), len(p.movie_ids))
+x, y = p.train.inputs(), p.train.rating
+model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+start = time.perf_counter()
+model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+print(time.perf_counter() - start)
+"""
 
 
 def clone(target: Path) -> Path:
@@ -40,7 +56,7 @@ def main() -> None:
     if not os.environ.get("MOVIEREC_DATA_MIRROR"):
         sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
 
-    walls = []
+    walls, in_epochs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             repo = clone(Path(tmp) / f"run{run}")
@@ -49,8 +65,11 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
             drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True)
             verdict = drift.stdout.strip() or drift.stderr.strip()
-            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s; {verdict}", flush=True)
-        print(f"median of {len(walls)}: {statistics.median(walls):.1f} s\n")
+            epoch = float(subprocess.run([sys.executable, "-c", NOTEBOOK_EPOCH], cwd=repo, capture_output=True, text=True, check=True).stdout)
+            in_epochs.append(walls[-1] / epoch)
+            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s; {verdict}; the notebook's epoch right after: "
+                  f"{epoch:.1f} s, so the run took {in_epochs[-1]:.1f} of them", flush=True)
+        print(f"median of {len(walls)}: {statistics.median(walls):.1f} s, {statistics.median(in_epochs):.1f} notebook epochs\n")
 
         dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True, check=True).stdout
         stages = re.findall(r"Running stage '([^']+)':\n> (.+)", dry)
