@@ -136,8 +136,9 @@ def read_ranking_curves(ranking_dir: Path, names) -> dict[str, dict[str, list[fl
 def plot_training_curves(curves: dict[str, dict[str, list[float]]], path) -> None:
     """Train and eval loss per epoch, a panel per variant, two a row (narrow enough to read on a
     repository page): where each model starts to overfit."""
-    ncols = min(max(len(curves), 1), 2)
-    plt, fig, axes = _figure(ncols, nrows=-(-max(len(curves), 1) // ncols))
+    panels = max(len(curves), 1)
+    ncols = min(panels, 2)
+    plt, fig, axes = _figure(ncols, nrows=-(-panels // ncols))
     for ax, (name, series) in zip(axes, curves.items()):
         for label, values in series.items():
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
