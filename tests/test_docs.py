@@ -41,3 +41,28 @@ def test_every_figure_the_readme_shows_is_drawn_by_a_stage_and_committed():
     for path in shown:
         assert path in drawn, f"{path} is not an output of any stage in dvc.yaml"
         assert path in committed, f"{path} is not committed"
+
+
+def _block(text: str, name: str) -> str:
+    return text.split(f"<!-- BEGIN {name} -->", 1)[1].split(f"<!-- END {name} -->", 1)[0]
+
+
+def test_the_experiments_script_runs_exactly_the_readme_tables_rows():
+    """scripts/readme_experiments.sh regenerates the tables in a fresh clone: one run per row, no more."""
+    readme = (REPO / "README.md").read_text()
+    rows = set()
+    for name, prefix in (("ablation", "variants.mf_content."), ("dae_ablation", "variants.dae.")):
+        for line in _block(readme, name).splitlines():
+            settings = re.findall(r"`([^`=]+=[^`]+)`", line.split("|")[1]) if line.startswith("| `") else []
+            if settings:
+                rows.add(frozenset(prefix + s.lower() for s in settings))
+    for line in _block(readme, "seeds").strip().splitlines()[3:]:  # header, rule, the commit's own split
+        seed = line.split("|")[1].strip()
+        if seed.isdigit():
+            rows.add(frozenset({f"prepare.seed={seed}"}))
+    if "experiment `product-join`" in _block(readme, "notebook"):
+        rows.add(frozenset({"model.join=product"}))
+    script = (REPO / "scripts" / "readme_experiments.sh").read_text()
+    runs = {frozenset(s.lower() for s in re.findall(r"-S (\S+)", line)) for line in script.splitlines() if line.startswith("dvc exp run")}
+    assert len(rows) == 14, sorted(map(sorted, rows))  # 1 join + 5 mf_content + 5 dae + 3 seeds
+    assert runs == rows
