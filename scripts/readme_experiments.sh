@@ -5,35 +5,34 @@
 #
 # Experiments live in this clone's .git (refs/exps), so a fresh clone shows the committed tables but
 # cannot regenerate them until it has run these (or fetched them: `dvc exp pull origin --all-commits`
-# where a teammate pushed them). Run after `dvc repro`, on a clean workspace; each run retrains only
-# what its setting touches (the seeds retrain everything). About 25 minutes on 2 cores.
+# where a teammate pushed them). Run after `dvc repro`. Each run happens in a temporary copy
+# (`--temp`), so it starts from the workspace as `dvc repro` left it and leaves it so: run in the
+# workspace, an experiment's params stay applied and the next one would inherit them. Each retrains
+# only what its setting touches (the seeds retrain everything). About 25 minutes on 2 cores.
 # tests/test_docs.py checks that these lines and the tables' rows name the same settings.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 # The notebook's four runs: the other join.
-dvc exp run -n product-join -S model.join=product
+dvc exp run --temp -n product-join -S model.join=product
 
 # What each ingredient of mf_content contributes.
-dvc exp run -S variants.mf_content.content=false
-dvc exp run -S variants.mf_content.l2_factors=0
-dvc exp run -S variants.mf_content.popularity_prior=0
-dvc exp run -S variants.mf_content.popularity_prior=1.5 -S variants.mf_content.train.epochs=30 -S variants.mf_content.train.early_stopping_patience=0
-dvc exp run -S variants.mf_content.train.refit=false
+dvc exp run --temp -S variants.mf_content.content=false
+dvc exp run --temp -S variants.mf_content.l2_factors=0
+dvc exp run --temp -S variants.mf_content.popularity_prior=0
+dvc exp run --temp -S variants.mf_content.popularity_prior=1.5 -S variants.mf_content.train.epochs=30 -S variants.mf_content.train.early_stopping_patience=0
+dvc exp run --temp -S variants.mf_content.train.refit=false
 
 # What each ingredient of the dae contributes.
-dvc exp run -S variants.dae.hidden=200
-dvc exp run -S variants.dae.low_weight=1
-dvc exp run -S variants.dae.popularity_prior=0
-dvc exp run -S variants.dae.score_low_weight=0.5
-dvc exp run -S variants.dae.user_vector=false
+dvc exp run --temp -S variants.dae.hidden=200
+dvc exp run --temp -S variants.dae.low_weight=1
+dvc exp run --temp -S variants.dae.popularity_prior=0
+dvc exp run --temp -S variants.dae.score_low_weight=0.5
+dvc exp run --temp -S variants.dae.user_vector=false
 
 # Other splits.
-dvc exp run -S prepare.seed=1
-dvc exp run -S prepare.seed=2
-dvc exp run -S prepare.seed=3
+dvc exp run --temp -S prepare.seed=1
+dvc exp run --temp -S prepare.seed=2
+dvc exp run --temp -S prepare.seed=3
 
-# `dvc exp run` leaves the last experiment's outputs in the workspace: back to the commit's.
-git checkout -- .
-dvc checkout --quiet
 python scripts/update_readme.py
