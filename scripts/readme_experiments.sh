@@ -8,7 +8,7 @@
 # where a teammate pushed them). Run after `dvc repro`. Each run happens in a temporary copy
 # (`--temp`), so it starts from the workspace as `dvc repro` left it and leaves it so: run in the
 # workspace, an experiment's params stay applied and the next one would inherit them. Each retrains
-# only what its setting touches (the seeds retrain everything). About 25 minutes on 2 cores.
+# only what its setting touches (the seeds retrain everything). About 20 minutes on 2 cores.
 # tests/test_docs.py checks that these lines and the tables' rows name the same settings.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
