@@ -14,10 +14,8 @@ from movierec.errors import MovierecError
 from movierec.evaluate import evaluate_variant, load_predictions
 from movierec.params import EvaluateParams, parse_params
 from movierec.prepare import Prepared, Split
-from movierec.scoring import RatedIndex, top_k_of_users
-from movierec.train import (
-    Catalogue, export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model, user_histories,
-)
+from movierec.scoring import Catalogue, RatedIndex, top_k_of_users, user_histories
+from movierec.train import export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 PARAMS = parse_params(RAW)

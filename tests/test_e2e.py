@@ -156,6 +156,11 @@ def _check_serving_commands(root, env):
     assert len(ranked) == 5 and not rated & {r["movieId"] for r in ranked}
     assert all("relevance_score" in r and "predicted_rating" not in r for r in ranked)  # a ranker: no ratings shown
     assert np.all(np.diff([r["relevance_score"] for r in ranked]) <= 0)
+    served = json.loads(run(["movierec", "recommend", "--user", "1", "-k", "5", "--variant", "ease", "--json"], root, env).stdout)
+    assert len(served) == 5 and not rated & {r["movieId"] for r in served} and "relevance_score" in served[0]
+    ndcg = {name: eval_metrics(root, name).get("ndcg_at_10") for name in ("collab", "hybrid", "mf_content", "dae", "ease")}
+    best = max((name for name in ndcg if ndcg[name] is not None), key=ndcg.get)  # EASE competes with the variants
+    assert f"by {best} " in run(["movierec", "recommend", "--user", "1"], root, env).stdout.splitlines()[0]
 
     near = json.loads(run(["movierec", "similar", "film 0, the", "--space", "content", "-k", "3", "--json"], root, env).stdout)
     assert len(near) == 3 and near[0]["similarity"] >= near[-1]["similarity"]
@@ -231,6 +236,7 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     assert "averaged over" in report and "| dae | – | – |" in report
     assert "ease_max_movies=10" in eval_metrics(root, "ease")["skipped"] and "ease: skipped" in report
     assert (root / "metrics/ranking/ease.csv").read_text() == "k,precision,recall,ndcg\n"
+    _one_line_error(run(["movierec", "recommend", "--user", "1", "--variant", "ease"], root, env, check=False), "not fitted on this data")
 
     ratings = (folder / "ratings.csv").read_text().splitlines()[1:]
     for user in (1, 7, 20):

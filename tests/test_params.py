@@ -118,3 +118,11 @@ def test_choosing_a_popularity_prior_needs_the_validation_carve(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"variants\.collab\.popularity_prior: choosing among 2 values needs the validation carve"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_variant_cannot_take_a_baselines_name(tmp_path):
+    params = raw()
+    params["variants"]["ease"] = params["variants"].pop("dae")  # its metrics and predictions would overwrite EASE's
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"variants\.ease: the name of a baseline, whose files it would overwrite; rename the variant"):
+        load_params(tmp_path / "params.yaml")

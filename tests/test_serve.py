@@ -98,7 +98,63 @@ def test_similar_never_returns_a_movie_below_the_minimum_number_of_ratings():
 def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_one():
     evaluations = {"a": {"rmse": 0.9, "ndcg_at_10": 0.3}, "b": {"rmse": 0.8, "ndcg_at_10": 0.1}, "r": {"ndcg_at_10": 0.2}, "c": None}
     assert serve.best_variant(evaluations) == "a"
+    assert serve.best_variant({**evaluations, "ease": {"ndcg_at_10": 0.35}}) == "ease"  # a served baseline competes
+    assert serve.best_variant({**evaluations, "ease": {"skipped": "too many movies"}}) == "a"
     assert serve.best_variant(evaluations, by="rmse") == "b"
     assert serve.is_rating_model(evaluations["b"]) and not serve.is_rating_model(evaluations["r"])
     with pytest.raises(MovierecError, match="no evaluated model"):
         serve.best_variant({"a": None})
+
+
+@pytest.fixture
+def ease_files(tmp_path):
+    """EASE fitted and stored by the baselines stage's code: users 0-2 ranked (stored lists of 8), 3-5 not."""
+    from movierec import baselines
+    from movierec.params import BaselineParams, EvaluateParams
+
+    rng = np.random.default_rng(3)
+    pairs = [(u, m) for u in range(N_USERS) for m in rng.choice(N_MOVIES, 12, replace=False)]
+    users, movies = (np.array(c) for c in zip(*pairs))
+    ratings = rng.choice([2.0, 3.0, 4.0, 5.0], len(users))
+    test_rows = np.isin(users, [0, 1, 2]) & (np.arange(len(users)) % 3 == 0)  # only users 0-2 have test rows
+    ratings[test_rows] = 5.0  # ... and relevant ones: they are the ranked users
+    split = lambda rows: Split(users[rows], movies[rows], ratings[rows])  # noqa: E731
+    prepared = Prepared(np.arange(N_USERS) + 100, np.arange(N_MOVIES), split(~test_rows), split(test_rows))
+    b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=2.0, ease_positive_threshold=4.0,
+                       ease_score_low_weight=0.5, ease_max_movies=N_MOVIES)
+    e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=8, max_users=0, seed=0)
+    evaluations, served = baselines.evaluate_baselines(prepared, b, e, (0.0, 5.0))
+    baselines.save_ease(served, tmp_path / "ease.npz", tmp_path / "ease.npy")
+    assert served.users.tolist() == [0, 1, 2] and evaluations["ease"][0]["n_users_evaluated"] == 3
+    return prepared, served.model, tmp_path / "ease.npz", tmp_path / "ease.npy"
+
+
+@pytest.mark.parametrize("user, k, on_demand", [(0, 3, False), (1, 8, True), (4, 5, True), (5, 18, True)])
+def test_recommend_serves_ease_from_its_stored_lists_or_its_weights_alike(ease_files, monkeypatch, user, k, on_demand):
+    """The served lists are EASE's own (history weighted as evaluated, rated movies never shown), from
+    the stored list or, on demand, from the memory-mapped weights, with no TensorFlow either way."""
+    prepared, model, predictions, weights = ease_files
+    calls = []
+    scorer = serve._on_demand_scorer
+    monkeypatch.setattr(serve, "_on_demand_scorer", lambda *args: calls.append(args) or scorer(*args))
+    picks, scores = serve.recommend(prepared, user, k, predictions, weights, None)
+    rated = serve.rated_movies(prepared, user)
+    unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
+    raw = model.score_users(np.array([user]))[0]
+    best = unrated[np.argsort(-raw[unrated], kind="stable")][:k]
+    np.testing.assert_array_equal(picks, best)
+    assert not np.isin(picks, rated).any()
+    np.testing.assert_array_equal(scores, raw[best])  # relevance scores, the same bits either way
+    assert bool(calls) == on_demand
+    assert model.history_weighting == (4.0, 0.5) and set(np.unique(model.history.data)) == {0.5, 1.0}
+
+
+def test_a_skipped_ease_is_stored_empty_and_recommend_says_so(tmp_path):
+    from movierec import baselines
+
+    baselines.save_ease(None, tmp_path / "ease.npz", tmp_path / "ease.npy")
+    assert np.load(tmp_path / "ease.npy").shape == (0, 0) and np.load(tmp_path / "ease.npz")["top_users"].size == 0
+    with pytest.raises(MovierecError, match=r"--variant ease: not fitted on this data \(skipped: 9 movies\); choose a variant"):
+        serve.check_served_baseline("ease", {"skipped": "skipped: 9 movies"})
+    with pytest.raises(MovierecError, match=r"metrics/eval/ease.json: missing; run `dvc repro` first"):
+        serve.check_served_baseline("ease", None)

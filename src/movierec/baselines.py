@@ -10,14 +10,17 @@ Their rankings go through the same chunked scoring as the neural variants (`scor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from movierec.atomic import atomic_path
+
 from movierec.evaluate import evaluate_ratings
-from movierec.params import BaselineParams, EvaluateParams
+from movierec.params import BASELINES, BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
 from movierec.ranking import measure_lists, ranking_curve
-from movierec.scoring import RatedIndex, factor_scorer, ranking_users, top_k_of_users
+from movierec.scoring import Catalogue, RatedIndex, factor_scorer, ranking_users, top_k_of_users, user_histories
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,21 @@ def fit_most_popular(train: Split, n_users: int, n_movies: int) -> Baseline:
     return Baseline(0.0, np.zeros(n_users), np.bincount(train.movie, minlength=n_movies).astype(np.float64))
 
 
-BASELINES = ("global_mean", "bias", "most_popular", "ease")
+@dataclass(frozen=True)
+class ServedEase:
+    """EASE as `recommend` serves it, like a variant: each ranked user's top list (as evaluated) and the model."""
+
+    model: Ease
+    users: np.ndarray
+    top_movies: np.ndarray
+    top_scores: np.ndarray
 
 
 def evaluate_baselines(
     prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]
-) -> dict[str, tuple[dict, dict | None, dict | None]]:
-    """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants.
+) -> tuple[dict[str, tuple[dict, dict | None, dict | None]], ServedEase | None]:
+    """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants,
+    and EASE with its lists for serving (None when skipped).
 
     The global mean ranks nothing (one big tie); most-popular's and EASE's scores are not ratings.
     EASE is skipped, with the reason in its metrics, when the catalogue is above `ease_max_movies`.
@@ -93,7 +104,7 @@ def evaluate_baselines(
         "bias": (bias, True, True, 1 + n_users + n_movies),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
     }
-    out = {}
+    out, served = {}, None
     if n_movies <= b.ease_max_movies:
         ease = fit_ease(
             train, *sizes, reg=b.ease_reg, positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight
@@ -113,12 +124,31 @@ def evaluate_baselines(
         metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
         curve = None
         if ranking:
-            lists, _ = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
+            lists, scores = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
             measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
             metrics.update(measure_lists(lists, users, n_eligible, k=e.k, **measured))
             curve = ranking_curve(lists, users, **measured)
+            if name == "ease":
+                served = ServedEase(model, users, lists, scores)
         out[name] = ({**metrics, "n_params": n_params}, sample, curve)
-    return {name: out[name] for name in BASELINES}
+    return {name: out[name] for name in BASELINES}, served
+
+
+def save_ease(served: ServedEase | None, predictions_path: Path, weights_path: Path) -> None:
+    """Write EASE like a variant, for `recommend`: its lists in the predictions format
+    (`evaluate.load_predictions`), and its weights as .npy, which `recommend` memory-maps to score a user
+    on demand (reading only the rows of the movies they rated). Skipped, it writes both empty."""
+    if served is None:
+        lists = {"top_users": np.empty(0, np.int32), "top_movies": np.empty((0, 0), np.int32), "top_scores": np.empty((0, 0), np.float32)}
+        weights, n_params, weighting = np.empty((0, 0), np.float32), 0, (0.0, 1.0)
+    else:
+        lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores}
+        weights, weighting = served.model.weights, served.model.history_weighting
+        n_params = len(weights) * (len(weights) - 1)
+    with atomic_path(weights_path) as tmp, open(tmp, "wb") as f:
+        np.save(f, weights)
+    with atomic_path(predictions_path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **lists, n_params=np.int64(n_params), history_weighting=np.array(weighting, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -131,7 +161,8 @@ class Ease:
     """
 
     history: "scipy.sparse.csr_matrix"  # noqa: F821
-    weights: np.ndarray
+    weights: np.ndarray  # float32; memory-mapped when `recommend` loads it
+    history_weighting: tuple[float, float] = (0.0, 1.0)  # H's (positive_threshold, score_low_weight)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.history[np.asarray(users)] @ self.weights, dtype=np.float32)
@@ -151,7 +182,7 @@ def fit_ease(
 ) -> Ease:
     """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation.
 
-    X is binary (a repeated pair counts once, with its first rating). The history it scores weighs a
+    X is binary (a repeated pair counts once). The history it scores (`user_histories`) weighs a
     movie 1 if its rating is at least `positive_threshold` and `score_low_weight` otherwise (the
     defaults: binary, Steck's original).
 
@@ -159,16 +190,13 @@ def fit_ease(
     every step works in place or a block of columns at a time (whole-matrix temporaries tripled it),
     and the caller checks it against `ease_max_movies` first.
     """
-    import scipy.sparse as sp
     from scipy.linalg import lapack
 
     if reg <= 0:
         raise ValueError(f"reg must be > 0; got {reg}")
-    pairs, first = np.unique(np.asarray(train.user, dtype=np.int64) * n_movies + np.asarray(train.movie), return_index=True)
-    rated = (pairs // n_movies, pairs % n_movies)
-    history = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), rated), shape=(n_users, n_movies))
-    liked = np.asarray(train.rating)[first] >= positive_threshold
-    scored = sp.csr_matrix((np.where(liked, 1.0, score_low_weight).astype(np.float32), rated), shape=(n_users, n_movies))
+    scored = user_histories(train, n_users, Catalogue.every(n_movies), positive_threshold, score_low_weight)
+    history = scored.copy()
+    history.data[:] = 1.0  # who rated what: B is fitted on this
     blocks = [slice(start, min(start + EASE_BLOCK, n_movies)) for start in range(0, n_movies, EASE_BLOCK)]
     gram = np.empty((n_movies, n_movies), dtype=np.float64, order="F")  # LAPACK's order: factorised in place
     by_movie = history.tocsc()
@@ -190,4 +218,4 @@ def fit_ease(
         inverse[:, block] /= -diagonal[None, block]  # in place: no whole-matrix temporary
         weights[:, block] = inverse[:, block]
     weights[np.diag_indices(n_movies)] = 0.0
-    return Ease(scored, weights)
+    return Ease(scored, weights, (positive_threshold, score_low_weight))

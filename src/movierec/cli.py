@@ -24,7 +24,8 @@ METRICS_DIR = Path("metrics")
 
 
 def model_path(name: str) -> Path:
-    return MODELS_DIR / f"{name}.keras"
+    """A variant's Keras model, or EASE's weights (the one baseline `recommend` serves)."""
+    return MODELS_DIR / ("ease.npy" if name == "ease" else f"{name}.keras")
 
 
 def predictions_path(name: str) -> Path:
@@ -194,12 +195,14 @@ def evaluate(ctx, variant):
 @click.pass_context
 def baselines(ctx):
     """Fit and score the global-mean, user+item bias, most-popular and EASE baselines like the neural variants."""
-    from movierec.baselines import evaluate_baselines
+    from movierec.baselines import evaluate_baselines, save_ease
     from movierec.prepare import load_prepared
 
     p = _params(ctx)
-    for name, (metrics, sample, curve) in evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p)).items():
+    evaluations, ease = evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p))
+    for name, (metrics, sample, curve) in evaluations.items():
         _write_evaluation(name, metrics, sample, curve)
+    save_ease(ease, predictions_path("ease"), model_path("ease"))
 
 
 def _rating_range(p) -> tuple[float, float]:
@@ -266,12 +269,15 @@ def _catalog(ctx):
     return p, prepared, movies_in_encoder_order(data.load_movies(Path(p.data.path)), prepared.movie_ids)
 
 
-def _variant_or_best(p, variant: str | None, by: str) -> str:
-    """The requested variant (checked), or the best by `by` (ndcg or rmse) in metrics/eval."""
-    from movierec.serve import best_variant
+def _variant_or_best(p, variant: str | None, by: str, baselines: tuple[str, ...] = ()) -> str:
+    """The requested variant or one of `baselines` (checked), or the best of them by `by` (ndcg or rmse) in metrics/eval."""
+    from movierec.serve import best_variant, check_served_baseline
 
-    variant = variant or best_variant({name: _read_evaluation(name) for name in p.variants}, by, p.evaluate.k)
-    p.variant(variant)
+    variant = variant or best_variant({name: _read_evaluation(name) for name in [*p.variants, *baselines]}, by, p.evaluate.k)
+    if variant in baselines:
+        check_served_baseline(variant, _read_evaluation(variant))
+    else:
+        p.variant(variant)
     return variant
 
 
@@ -310,7 +316,7 @@ def _print_rows(rows: list[dict], as_json: bool, header: str) -> None:
 @cli.command()
 @click.option("--user", "user_id", type=int, required=True, help="A userId from ratings.csv.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--variant", default=None, help="A variant of params.yaml. Default: the best by --by.")
+@click.option("--variant", default=None, help="A variant of params.yaml, or ease. Default: the best by --by.")
 @_BY
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
@@ -320,7 +326,7 @@ def recommend(ctx, user_id, k, variant, by, as_json):
     from movierec import serve
 
     p, prepared, movies = _catalog(ctx)
-    variant = _variant_or_best(p, variant, by)
+    variant = _variant_or_best(p, variant, by, serve.SERVED_BASELINES)
     ratings = serve.is_rating_model(_read_evaluation(variant))
     user = serve.encoded_user(prepared, user_id)
     picks, scores = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p) if ratings else None)

@@ -20,7 +20,8 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
     """The `keys` (default: all there are) of a train stage's predictions file, read without TensorFlow.
 
     Only the arrays asked for are read (plus those of `optional` the file has). The file, written by
-    `train.export_predictions`, is small: users x top_n at most, never users x movies. It holds:
+    `train.export_predictions` (and for EASE by `baselines.save_ease`, with the lists, `n_params` and
+    `history_weighting` only), is small: users x top_n at most, never users x movies. It holds:
     - `test_predictions` (n_test,) float32: the model's raw prediction for each test pair, in
       data/prepared/test.npz order (clipped to the rating scale where used); rating models only;
     - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
@@ -31,7 +32,7 @@ def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> 
     - `n_params`: the model's parameter count;
     - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
       rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
-    - for history rankers (multdae) only, `history_weighting` (2,) float32: (positive_threshold,
+    - for history rankers (multdae, EASE) only, `history_weighting` (2,) float32: (positive_threshold,
       score_low_weight), how to build a user's input history from the training rows to score them on demand;
       and where `max_movies` capped what it scores, `catalogue` (n,) int32: the movies it scores, sorted
       (the others have zero `movie_vectors` and rank after all of these, as NaN scores);

@@ -90,6 +90,9 @@ class EvaluateParams:
     seed: int = _bounds(0)
 
 
+BASELINES = ("global_mean", "bias", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
+
+
 @dataclass(frozen=True)
 class BaselineParams:
     bias_reg_user: float = _bounds(0)
@@ -222,6 +225,8 @@ def _check_consistency(p: Params, source: str) -> None:
             "the length of the lists train stores; raise evaluate.top_n"
         )
     for name, v in p.variants.items():
+        if name in BASELINES:
+            raise ParamsError(f"{source}: variants.{name}: the name of a baseline, whose files it would overwrite; rename the variant")
         _check_distribution(name, v, source)
         grid = ranking_weight_grid(v)
         if not grid:

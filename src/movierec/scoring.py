@@ -9,16 +9,22 @@ users + movies + ratings and the block size, never with users x movies (ml-32m: 
 The order is fixed: higher score first, ties to the lower movie index, NaN scores after every other
 candidate, excluded movies never; slots beyond a user's candidates hold PAD (-1). So the lists never
 depend on the sort algorithm or the chunk size.
+
+The history rankers (the `dae`, EASE) score a user from their training history (`user_histories`),
+over a `Catalogue` of movies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from movierec.progress import Progress
+
+if TYPE_CHECKING:
+    from movierec.prepare import Split
 
 PAD = -1  # a top-k slot with no candidate left (the user rated almost every movie)
 PAIRS_PER_BLOCK = 1 << 22  # scores per block (4M: 16 MB float32) -> 256 users at a time on latest-small
@@ -193,3 +199,54 @@ def clip_ratings(predicted: np.ndarray, rating_range: tuple[float, float]) -> np
     """Predicted ratings within the scale (data.min_rating, data.max_rating): what users see and RMSE measures."""
     low, high = rating_range
     return np.clip(predicted, low, high)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The movies a history model scores, `movies` (sorted encoded ids) out of `n_movies`: its input and
+    output columns. Every movie by default; with `variants.<name>.max_movies`, the most-rated ones, so a
+    training epoch costs users x max_movies, not users x movies (the large-data override)."""
+
+    movies: np.ndarray
+    n_movies: int
+
+    @classmethod
+    def every(cls, n_movies: int) -> Catalogue:
+        return cls(np.arange(n_movies, dtype=np.int32), n_movies)
+
+    @classmethod
+    def most_rated(cls, ratings_per_movie: np.ndarray, max_movies: int) -> Catalogue:
+        """All movies when `max_movies` is 0 or covers them; else the `max_movies` most-rated (ties to the lower id)."""
+        n = len(ratings_per_movie)
+        if max_movies == 0 or max_movies >= n:
+            return cls.every(n)
+        picked = np.lexsort((np.arange(n), -np.asarray(ratings_per_movie)))[:max_movies]
+        return cls(np.sort(picked).astype(np.int32), n)
+
+    def columns(self, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of `movies` are in the catalogue, their columns)."""
+        at = np.minimum(np.searchsorted(self.movies, movies), len(self.movies) - 1)
+        inside = self.movies[at] == movies
+        return inside, at[inside]
+
+    def scatter(self, scores: np.ndarray) -> np.ndarray:
+        """(rows, n_movies) float32: the catalogue's scores in place, NaN (ranked last) for every other movie."""
+        if len(self.movies) == self.n_movies:
+            return np.asarray(scores, dtype=np.float32)
+        out = np.full((len(scores), self.n_movies), np.nan, dtype=np.float32)
+        out[:, self.movies] = scores
+        return out
+
+
+def user_histories(rows: Split, n_users: int, catalogue: Catalogue, positive_threshold: float, low_weight: float):
+    """Each user's rated catalogue movies as one CSR row (users x catalogue, sparse), weighted 1 for a
+    rating at or above `positive_threshold` and `low_weight` below it: the history model's input and target."""
+    import scipy.sparse as sp
+
+    inside, columns = catalogue.columns(np.asarray(rows.movie))
+    weights = np.where(np.asarray(rows.rating)[inside] >= positive_threshold, 1.0, low_weight).astype(np.float32)
+    shape = (n_users, len(catalogue.movies))
+    histories = sp.csr_matrix((weights, (np.asarray(rows.user)[inside], columns)), shape=shape, dtype=np.float32)
+    histories.sum_duplicates()
+    histories.sort_indices()
+    return histories

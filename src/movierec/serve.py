@@ -1,12 +1,13 @@
 """What `movierec recommend` and `movierec similar` do, from the files the pipeline wrote.
 
-`recommend` serves a user from the top list train stored when it holds k movies the user has not
-rated (in train or test); otherwise it scores that one user against every movie on demand: with the
-factor tables for matrix factorisation (NumPy), or by loading the Keras model (the only path that
-imports TensorFlow; a history ranker is fed the user's training history, weighted as `train` scored
-it: `history_weighting`), ranking by the score plus `ranking_prior` where train stored one. Predicted
-ratings are clipped to the rating scale. `similar` needs the
-movie vectors only. Neither holds anything users x movies.
+`recommend` serves a variant, or EASE (the `baselines` stage stores it the same way), from the top list
+stored for the user when it holds k movies the user has not rated (in train or test); otherwise it
+scores that one user against every movie on demand: with the factor tables for matrix factorisation
+or EASE's memory-mapped weights (NumPy), or by loading the Keras model (the only path that imports
+TensorFlow). A history ranker (the dae, EASE) is fed the user's training history, weighted as it was
+for evaluation (`history_weighting`); a rating model ranks by its score plus `ranking_prior` where
+train stored one. Predicted ratings are clipped to the rating scale. `similar` needs the movie vectors
+only. Neither holds anything users x movies.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from movierec import explore
 from movierec.errors import MovierecError
 from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
 from movierec.prepare import Prepared, Split
-from movierec.scoring import PAD, clip_ratings, factor_scorer, top_k_block
+from movierec.scoring import PAD, Catalogue, clip_ratings, factor_scorer, top_k_block, user_histories
 
 
 SELECT_BY = {"ndcg": ("ndcg_at_{k}", max), "rmse": ("rmse", min)}  # --by: (metric key, which end is best)
+SERVED_BASELINES = ("ease",)  # baselines `recommend` can serve: the baselines stage stores them as train stores a variant
 
 
 def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int = 10) -> str:
@@ -35,6 +37,14 @@ def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int =
     if not scores:
         raise MovierecError(f"no evaluated model with {key} in metrics/eval; run `dvc repro` first")
     return best(scores, key=scores.get)
+
+
+def check_served_baseline(name: str, evaluation: dict | None) -> None:
+    """A baseline is served only where the baselines stage fitted it: EASE skips large catalogues."""
+    if evaluation is None:
+        raise MovierecError(f"metrics/eval/{name}.json: missing; run `dvc repro` first")
+    if "skipped" in evaluation:
+        raise MovierecError(f"--variant {name}: not fitted on this data ({evaluation['skipped']}); choose a variant")
 
 
 def is_rating_model(evaluation: dict | None) -> bool:
@@ -80,28 +90,38 @@ def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.n
 
 
 def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, prepared: Prepared, user: int):
-    """Scores `user` against every movie: NumPy for factor models, else the Keras model (TensorFlow)."""
+    """Scores `user` against every movie: NumPy for factor models and EASE, else the Keras model (TensorFlow)."""
     n_movies = len(prepared.movie_ids)
     if all(key in stored for key in FACTOR_KEYS):
         vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
         return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
     if not Path(model_path).is_file():
         raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    if Path(model_path).suffix == ".npy":  # EASE's weights, memory-mapped: only the rows of the user's movies are read
+        from movierec.baselines import Ease
+
+        return Ease(_history(stored, prepared, user, Catalogue.every(n_movies)), np.load(model_path, mmap_mode="r")).score_users
     from movierec.quiet import import_tensorflow
     from movierec.scoring import pair_scorer
-    from movierec.train import Catalogue, history_scorer, keras_predictor, user_histories
+    from movierec.train import history_scorer, keras_predictor
 
     import_tensorflow()
     import keras
 
     model = keras.saving.load_model(model_path)
     if "history_weighting" in stored:
-        threshold, low_weight = (float(w) for w in stored["history_weighting"])
-        mine = prepared.train.user == user  # only this user's history: the others are never scored here
-        rows = Split(prepared.train.user[mine], prepared.train.movie[mine], prepared.train.rating[mine])
         catalogue = Catalogue(stored["catalogue"], n_movies) if "catalogue" in stored else Catalogue.every(n_movies)
-        return history_scorer(model, user_histories(rows, len(prepared.user_ids), catalogue, threshold, low_weight), catalogue)
+        return history_scorer(model, _history(stored, prepared, user, catalogue), catalogue)
     return pair_scorer(keras_predictor(model), n_movies)
+
+
+def _history(stored: dict, prepared: Prepared, user: int, catalogue: Catalogue):
+    """`user`'s training history, weighted as the model weighed the histories it was evaluated on
+    (only their row is filled: nobody else is scored here)."""
+    threshold, low_weight = (float(w) for w in stored["history_weighting"])
+    mine = prepared.train.user == user
+    rows = Split(prepared.train.user[mine], prepared.train.movie[mine], prepared.train.rating[mine])
+    return user_histories(rows, len(prepared.user_ids), catalogue, threshold, low_weight)
 
 
 def similar(

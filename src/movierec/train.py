@@ -32,7 +32,8 @@ from movierec.prepare import Prepared, Split
 from movierec.ranking import measure_lists
 from movierec.quiet import import_tensorflow
 from movierec.scoring import (
-    PAD, BlockScorer, RatedIndex, evaluation_lists, pair_scorer, popularity_prior, ranking_users, top_k_with_offsets, with_prior,
+    PAD, BlockScorer, Catalogue, RatedIndex, evaluation_lists, pair_scorer, popularity_prior, ranking_users, top_k_with_offsets,
+    user_histories, with_prior,
 )
 
 
@@ -162,57 +163,6 @@ def fit(build, prepared: Prepared, t: TrainParams, live_dir: Path, tensorboard_d
         ).history
 
     return fit_with_regime(prepared, t, compiled, train, "val_rmse", live_dir, tensorboard_dir, distribute.is_chief(t.distribute), on_carve)
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The movies a history model scores, `movies` (sorted encoded ids) out of `n_movies`: its input and
-    output columns. Every movie by default; with `variants.<name>.max_movies`, the most-rated ones, so a
-    training epoch costs users x max_movies, not users x movies (the large-data override)."""
-
-    movies: np.ndarray
-    n_movies: int
-
-    @classmethod
-    def every(cls, n_movies: int) -> Catalogue:
-        return cls(np.arange(n_movies, dtype=np.int32), n_movies)
-
-    @classmethod
-    def most_rated(cls, ratings_per_movie: np.ndarray, max_movies: int) -> Catalogue:
-        """All movies when `max_movies` is 0 or covers them; else the `max_movies` most-rated (ties to the lower id)."""
-        n = len(ratings_per_movie)
-        if max_movies == 0 or max_movies >= n:
-            return cls.every(n)
-        picked = np.lexsort((np.arange(n), -np.asarray(ratings_per_movie)))[:max_movies]
-        return cls(np.sort(picked).astype(np.int32), n)
-
-    def columns(self, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which of `movies` are in the catalogue, their columns)."""
-        at = np.minimum(np.searchsorted(self.movies, movies), len(self.movies) - 1)
-        inside = self.movies[at] == movies
-        return inside, at[inside]
-
-    def scatter(self, scores: np.ndarray) -> np.ndarray:
-        """(rows, n_movies) float32: the catalogue's scores in place, NaN (ranked last) for every other movie."""
-        if len(self.movies) == self.n_movies:
-            return np.asarray(scores, dtype=np.float32)
-        out = np.full((len(scores), self.n_movies), np.nan, dtype=np.float32)
-        out[:, self.movies] = scores
-        return out
-
-
-def user_histories(rows: Split, n_users: int, catalogue: Catalogue, positive_threshold: float, low_weight: float):
-    """Each user's rated catalogue movies as one CSR row (users x catalogue, sparse), weighted 1 for a
-    rating at or above `positive_threshold` and `low_weight` below it: the history model's input and target."""
-    import scipy.sparse as sp
-
-    inside, columns = catalogue.columns(np.asarray(rows.movie))
-    weights = np.where(np.asarray(rows.rating)[inside] >= positive_threshold, 1.0, low_weight).astype(np.float32)
-    shape = (n_users, len(catalogue.movies))
-    histories = sp.csr_matrix((weights, (np.asarray(rows.user)[inside], columns)), shape=shape, dtype=np.float32)
-    histories.sum_duplicates()
-    histories.sort_indices()
-    return histories
 
 
 def _unit_rows(x):
