@@ -83,7 +83,7 @@ def test_baselines_never_recommend_train_movies():
     train = Split(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 0]), np.ones(5))
     test = Split(np.array([0, 0, 1]), np.array([2, 3, 3]), np.array([5.0, 3.0, 4.0]))
     prepared = Prepared(np.arange(3), np.arange(4), train, test)
-    results = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=1), (0.0, 5.0))
+    results, _ = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=1), (0.0, 5.0))
     # both evaluated users get movie 2 (count 0, ties with 3 go to the lower index): user 0 hits, user 1 misses
     assert {key: value for key, value in results["most_popular"][0].items()} == {
         "precision_at_1": 0.5,
@@ -135,7 +135,7 @@ def test_rmse_by_bucket_labels_follow_the_edges():
 @pytest.mark.slow
 def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
     p = real_prepared
-    got = baselines.evaluate_baselines(p, BASELINE_PARAMS, evaluate_params(), (0.0, 5.0))["most_popular"][0]
+    got = baselines.evaluate_baselines(p, BASELINE_PARAMS, evaluate_params(), (0.0, 5.0))[0]["most_popular"][0]
     assert got["n_users_evaluated"] == 590
     reference = {"precision_at_10": 0.095, "recall_at_10": 0.109, "ndcg_at_10": 0.140, "map_at_10": 0.075, "hit_rate_at_10": 0.510}
     for key, value in reference.items():
@@ -150,11 +150,14 @@ def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_s
     n = len(keys) // 5
     prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
     capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=24)
-    skipped = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))["ease"]
-    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2]["k"] == []
+    evaluations, served = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))
+    skipped = evaluations["ease"]
+    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2]["k"] == [] and served is None
     fit_with, fit_ease = {}, baselines.fit_ease
     monkeypatch.setattr(baselines, "fit_ease", lambda *args, **kwargs: fit_with.update(kwargs) or fit_ease(*args, **kwargs))
-    fitted = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))["ease"]
+    evaluations, served = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))
+    fitted = evaluations["ease"]
+    assert served.model.history_weighting == (4.0, 0.5) and served.top_movies.shape == (len(served.users), 50)
     assert fit_with == {"reg": 200.0, "positive_threshold": 4.0, "score_low_weight": 0.5}  # all of EASE's params reach it
     metrics, _, curve = fitted
     assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24

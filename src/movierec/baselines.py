@@ -5,6 +5,7 @@ regularised user + item bias model (what a neural recommender must beat to have 
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
 The fourth, EASE, is a closed-form item-item ranker: what a model trained for the list must beat.
 Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
+EASE is also stored as a variant is (`save_ease`): `recommend` serves it where its lists rank best.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from movierec.atomic import atomic_path
-
 from movierec.evaluate import evaluate_ratings
 from movierec.params import BASELINES, BaselineParams, EvaluateParams
 from movierec.prepare import Prepared, Split
