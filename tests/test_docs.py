@@ -66,3 +66,18 @@ def test_the_experiments_script_runs_exactly_the_readme_tables_rows():
     runs = {frozenset(s.lower() for s in re.findall(r"-S (\S+)", line)) for line in script.splitlines() if line.startswith("dvc exp run")}
     assert len(rows) == 14, sorted(map(sorted, rows))  # 1 join + 5 mf_content + 5 dae + 3 seeds
     assert runs == rows
+
+
+def test_the_readme_names_the_model_recommend_serves_by_default():
+    """The README says which model `recommend` serves on the notebook's split; the committed metrics decide it."""
+    import json
+
+    from movierec import serve
+    from movierec.params import load_params
+
+    p = load_params(REPO / "params.yaml")
+    names = [*p.variants, *serve.SERVED_BASELINES]
+    evaluations = {name: json.loads((REPO / "metrics" / "eval" / f"{name}.json").read_text()) for name in names}
+    best = serve.best_variant(evaluations, "ndcg", p.evaluate.k)
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"on the notebook's split it serves {'EASE' if best == 'ease' else f'`{best}`'}" in readme, best
