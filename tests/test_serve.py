@@ -158,3 +158,11 @@ def test_a_skipped_ease_is_stored_empty_and_recommend_says_so(tmp_path):
         serve.check_served_baseline("ease", {"skipped": "skipped: 9 movies"})
     with pytest.raises(MovierecError, match=r"metrics/eval/ease.json: missing; run `dvc repro` first"):
         serve.check_served_baseline("ease", None)
+
+
+def test_an_unknown_model_name_lists_what_the_command_serves_and_suggests_one():
+    serve.check_model_name("ease", ["collab", "dae"], serve.SERVED_BASELINES)  # recommend serves EASE
+    with pytest.raises(MovierecError, match=r"^--variant EASE: no such model; choose one of collab, dae, ease \(did you mean 'ease'\?\)$"):
+        serve.check_model_name("EASE", ["collab", "dae"], serve.SERVED_BASELINES)
+    with pytest.raises(MovierecError, match=r"^--variant ease: no such model; choose one of collab, dae$"):
+        serve.check_model_name("ease", ["collab", "dae"])  # similar: movie vectors, variants only

@@ -12,6 +12,7 @@ only. Neither holds anything users x movies.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,15 @@ def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int =
     if not scores:
         raise MovierecError(f"no evaluated model with {key} in metrics/eval; run `dvc repro` first")
     return best(scores, key=scores.get)
+
+
+def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> None:
+    """`--variant` names a variant of params.yaml, or one of the `baselines` the command serves."""
+    names = [*variants, *baselines]
+    if name not in names:
+        close = difflib.get_close_matches(name.lower(), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{hint}")
 
 
 def check_served_baseline(name: str, evaluation: dict | None) -> None:
