@@ -12,7 +12,6 @@ only. Neither holds anything users x movies.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 from movierec import explore
 from movierec.errors import MovierecError
 from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
+from movierec.params import _did_you_mean
 from movierec.prepare import Prepared, Split
 from movierec.scoring import PAD, Catalogue, clip_ratings, factor_scorer, top_k_block, user_histories
 
@@ -44,9 +44,7 @@ def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> No
     """`--variant` names a variant of params.yaml, or one of the `baselines` the command serves."""
     names = [*variants, *baselines]
     if name not in names:
-        close = difflib.get_close_matches(name.lower(), names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{hint}")
+        raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{_did_you_mean(name.lower(), names)}")
 
 
 def check_served_baseline(name: str, evaluation: dict | None) -> None:
