@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py run ml-1m ml-10m ml-25m     # one record per set in results/scale/
     python benchmarks/scale.py dae /tmp/scale-ml-10m-.../repo   # dae's override settings vs their alternatives
+    python benchmarks/scale.py rerun /tmp/scale-ml-10m-.../repo baselines report --why "..."  # after a change to them
     python benchmarks/scale.py table                      # results/scale.txt (as printed), scale.png, dae_choices.txt
 
 For each preset, `movierec synth` writes the set (seed 0) into --data-dir unless it is already there.
@@ -159,15 +160,38 @@ def run(preset: str, data_dir: Path, keep: bool) -> dict:
     return record
 
 
+def to_head(repo: Path) -> Path:
+    """Bring a clone kept by `run --keep` to this checkout's HEAD (code, stages, params with the
+    override); its outputs stay, so `dvc repro --single-item` reruns only what the change touches."""
+    folder = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["path"])
+    subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=repo, check=True)
+    subprocess.run(["git", "checkout", "FETCH_HEAD", "--", "src", "dvc.yaml", "params.yaml"], cwd=repo, check=True)
+    set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
+    return folder
+
+
+def rerun(repo: Path, stages: list[str], why: str) -> dict:
+    """Remeasure `stages` of a kept clone's set at HEAD, after a change that touched only them, into its
+    record, and say so in the record's note (newest first): the rest of the record stays as it was run."""
+    folder = to_head(repo)
+    out = RECORDS / f"{folder.name}.json"
+    record = json.loads(out.read_text())
+    for stage in stages:
+        record["stages"][stage] = measured = measure(repo, stage)
+        print(f"{folder.name}: {stage} {measured['wall_s']:.0f} s wall, {measured['cpu_s']:.0f} s CPU, {measured['peak_rss_mb']:.0f} MB", flush=True)
+        if not measured["ok"]:
+            raise SystemExit(f"{stage} failed in {repo}; see its stage.log")
+    record["note"] = "; ".join(filter(None, [f"{', '.join(stages)} rerun at commit {head(repo, 'FETCH_HEAD')} ({why})", record.get("note")]))
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def dae_choices(repo: Path) -> dict:
     """train@dae and evaluate@dae in a clone kept by `run --keep`, at this checkout's HEAD, under the
     override and under each of DAE_ALTERNATIVES: what dropping the per-user vectors and batching 512
     users save, and what they cost in NDCG@10 (on the same sampled test users as the references, the
     baselines, which are rerun first so that they too are measured at HEAD)."""
-    folder = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["path"])
-    subprocess.run(["git", "fetch", "-q", str(ROOT), "HEAD"], cwd=repo, check=True)
-    subprocess.run(["git", "checkout", "FETCH_HEAD", "--", "src", "dvc.yaml", "params.yaml"], cwd=repo, check=True)
-    set_params(repo / "params.yaml", [*LARGE_DATA, f"data.path={folder}"])
+    folder = to_head(repo)
     if not measure(repo, "baselines")["ok"]:
         raise SystemExit(f"baselines failed in {repo}; see its stage.log")
     evaluated = repo / "metrics" / "eval"
@@ -235,7 +259,7 @@ def table() -> str:
     lines.append("commits: " + ", ".join(f"{r['preset']} {r['commit']}" for r in records))
     lines += growth(records)
     for r in records:
-        if r.get("note"):  # a deviation from a plain `scale.py run`, recorded by hand in the record
+        if r.get("note"):  # a deviation from a plain `scale.py run`: `scale.py rerun`, or recorded by hand
             lines.append(f"{r['preset']}: note: {r['note']}")
         if "oracle_rmse" not in r:
             lines.append(f"{r['preset']}: incomplete (stages after {list(r['stages'])[-1]} not run)")
@@ -299,12 +323,18 @@ def main() -> None:
     sub.add_parser("table", help="print the table of every record, write results/scale.txt, scale.png and dae_choices.txt")
     d = sub.add_parser("dae", help="dae's override settings against their alternatives, in a kept clone")
     d.add_argument("clone", type=Path, help="the repo folder that `run --keep` printed")
+    rr = sub.add_parser("rerun", help="remeasure some stages of a kept clone's set at HEAD, into its record")
+    rr.add_argument("clone", type=Path, help="the repo folder that `run --keep` printed")
+    rr.add_argument("stages", nargs="+", help="in DAG order, e.g. baselines report")
+    rr.add_argument("--why", required=True, help="the change that made them rerun, for the record's note")
     args = ap.parse_args()
     if args.command == "run":
         for preset in args.presets:
             start = time.perf_counter()
             run(preset, args.data_dir, args.keep)
             print(f"{preset}: {time.perf_counter() - start:.0f} s in all", flush=True)
+    elif args.command == "rerun":
+        rerun(args.clone, args.stages, args.why)
     elif args.command == "dae":
         record = dae_choices(args.clone)
         DAE_RECORD.write_text(json.dumps(record, indent=2) + "\n")

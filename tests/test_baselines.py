@@ -142,6 +142,26 @@ def test_ease_in_blocks_matches_the_closed_form_and_stays_within_its_memory_esti
     assert peak < 1.25 * baselines.ease_bytes(n_movies), peak / baselines.ease_bytes(n_movies)
 
 
+def test_ease_capped_to_the_most_rated_movies_is_the_closed_form_over_them_and_ranks_the_rest_last():
+    rng = np.random.default_rng(5)
+    n_users, n_movies = 40, 12
+    users, movies = rng.integers(0, n_users, 300), np.minimum(rng.geometric(0.2, 300) - 1, n_movies - 1)
+    train = Split(users, movies, rng.choice([2.0, 4.0, 5.0], len(users)))
+    capped = baselines.fit_ease(train, n_users, n_movies, reg=3.0, max_movies=5, positive_threshold=4.0, score_low_weight=0.5)
+    top = np.sort(np.argsort(-np.bincount(movies, minlength=n_movies), kind="stable")[:5])
+    np.testing.assert_array_equal(capped.catalogue.movies, top)
+    x = np.zeros((n_users, n_movies))
+    x[users, movies] = 1
+    p = np.linalg.inv(x[:, top].T @ x[:, top] + 3.0 * np.eye(5))
+    np.testing.assert_allclose(capped.weights, np.eye(5) - p / np.diag(p)[None, :], atol=1e-6)
+    scores = capped.score_users(np.arange(n_users))
+    outside = np.setdiff1d(np.arange(n_movies), top)
+    assert scores.shape == (n_users, n_movies) and np.isnan(scores[:, outside]).all() and not np.isnan(scores[:, top]).any()
+    assert capped.n_params == 5 * 4
+    whole = baselines.fit_ease(train, n_users, n_movies, reg=3.0, max_movies=n_movies)  # a cap at or above the catalogue: every movie
+    assert len(whole.catalogue.movies) == n_movies and whole.n_params == n_movies * (n_movies - 1)
+
+
 def test_ease_counts_a_repeated_pair_once_and_rejects_a_bad_reg():
     once = baselines.fit_ease(Split(np.array([0, 1]), np.array([0, 1]), np.ones(2)), 2, 2, reg=1.0)
     twice = baselines.fit_ease(Split(np.array([0, 0, 1]), np.array([0, 0, 1]), np.ones(3)), 2, 2, reg=1.0)

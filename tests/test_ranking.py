@@ -142,29 +142,20 @@ def test_most_popular_on_the_real_split_matches_the_reference(real_prepared):
         assert got[key] == pytest.approx(value, abs=0.003), key
 
 
-def test_ease_is_skipped_with_a_reason_above_the_movie_cap_and_the_report_says_so(monkeypatch):
+def test_every_ease_param_reaches_its_fit_and_its_curve_matches_its_metrics(monkeypatch):
     rng = np.random.default_rng(0)
     users, movies = rng.integers(0, 30, 400), rng.integers(0, 25, 400)
     keys = np.unique(users * 25 + movies)
     split = Split(keys // 25, keys % 25, rng.choice([1.0, 4.0, 5.0], len(keys)))
     n = len(keys) // 5
     prepared = Prepared(np.arange(30), np.arange(25), Split(split.user[n:], split.movie[n:], split.rating[n:]), Split(split.user[:n], split.movie[:n], split.rating[:n]))
-    capped = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=10.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=24)
-    evaluations, served = baselines.evaluate_baselines(prepared, capped, evaluate_params(), (0.0, 5.0))
-    skipped = evaluations["ease"]
-    assert "above baselines.ease_max_movies=24" in skipped[0]["skipped"] and skipped[2]["k"] == [] and served is None
     fit_with, fit_ease = {}, baselines.fit_ease
     monkeypatch.setattr(baselines, "fit_ease", lambda *args, **kwargs: fit_with.update(kwargs) or fit_ease(*args, **kwargs))
     evaluations, served = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))
-    fitted = evaluations["ease"]
     assert served.model.history_weighting == (4.0, 0.5) and served.top_movies.shape == (len(served.users), 50)
-    assert fit_with == {"reg": 200.0, "positive_threshold": 4.0, "score_low_weight": 0.5}  # all of EASE's params reach it
-    metrics, _, curve = fitted
+    assert fit_with == {"reg": 200.0, "max_movies": BASELINE_PARAMS.ease_max_movies, "positive_threshold": 4.0, "score_low_weight": 0.5}
+    metrics, _, curve = evaluations["ease"]
     assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24
     # The curve at k = 5 is the reported @5 figure; recall never falls as the list grows.
     assert curve["recall"][4] == pytest.approx(metrics["recall_at_5"]) and curve["ndcg"][4] == pytest.approx(metrics["ndcg_at_5"])
     assert np.all(np.diff(curve["recall"]) >= 0) and curve["k"] == list(range(1, 51))
-    from movierec.report import render_report
-
-    report = render_report({"ease": skipped[0], "bias": fitted[0]}, {"n_test": n, "n_users": 30, "n_movies": 25}, 5, 4.0)
-    assert "ease: skipped:" in report

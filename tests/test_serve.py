@@ -44,6 +44,7 @@ def test_recommend_gives_the_best_unrated_movies_clipped_to_the_scale(setup, mon
     unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
     raw = np.asarray(score(np.array([user])), np.float32)[0]
     best = unrated[np.argsort(-raw[unrated], kind="stable")][:k]
+    best = best[~np.isnan(raw[best])]  # a capped EASE shows only the movies it scores
     np.testing.assert_array_equal(picks, best)
     assert not np.isin(picks, rated).any()
     np.testing.assert_allclose(ratings, np.clip(raw[best], 1.0, 4.0), rtol=1e-6)
@@ -99,16 +100,16 @@ def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_o
     evaluations = {"a": {"rmse": 0.9, "ndcg_at_10": 0.3}, "b": {"rmse": 0.8, "ndcg_at_10": 0.1}, "r": {"ndcg_at_10": 0.2}, "c": None}
     assert serve.best_variant(evaluations) == "a"
     assert serve.best_variant({**evaluations, "ease": {"ndcg_at_10": 0.35}}) == "ease"  # a served baseline competes
-    assert serve.best_variant({**evaluations, "ease": {"skipped": "too many movies"}}) == "a"
     assert serve.best_variant(evaluations, by="rmse") == "b"
     assert serve.is_rating_model(evaluations["b"]) and not serve.is_rating_model(evaluations["r"])
     with pytest.raises(MovierecError, match="no evaluated model"):
         serve.best_variant({"a": None})
 
 
-@pytest.fixture
-def ease_files(tmp_path):
-    """EASE fitted and stored by the baselines stage's code: users 0-2 ranked (stored lists of 8), 3-5 not."""
+@pytest.fixture(params=[N_MOVIES, 10], ids=["every movie", "10 most-rated"])
+def ease_files(tmp_path, request):
+    """EASE fitted and stored by the baselines stage's code: users 0-2 ranked (stored lists of 8), 3-5 not;
+    over every movie, or capped by `ease_max_movies` (the others ranked last)."""
     from movierec import baselines
     from movierec.params import BaselineParams, EvaluateParams
 
@@ -121,7 +122,7 @@ def ease_files(tmp_path):
     split = lambda rows: Split(users[rows], movies[rows], ratings[rows])  # noqa: E731
     prepared = Prepared(np.arange(N_USERS) + 100, np.arange(N_MOVIES), split(~test_rows), split(test_rows))
     b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=2.0, ease_positive_threshold=4.0,
-                       ease_score_low_weight=0.5, ease_max_movies=N_MOVIES)
+                       ease_score_low_weight=0.5, ease_max_movies=request.param)
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=8, max_users=0, seed=0)
     evaluations, served = baselines.evaluate_baselines(prepared, b, e, (0.0, 5.0))
     baselines.save_ease(served, tmp_path / "ease.npz", tmp_path / "ease.npy")
@@ -142,22 +143,14 @@ def test_recommend_serves_ease_from_its_stored_lists_or_its_weights_alike(ease_f
     unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
     raw = model.score_users(np.array([user]))[0]
     best = unrated[np.argsort(-raw[unrated], kind="stable")][:k]
+    best = best[~np.isnan(raw[best])]  # a capped EASE shows only the movies it scores
     np.testing.assert_array_equal(picks, best)
     assert not np.isin(picks, rated).any()
     np.testing.assert_array_equal(scores, raw[best])  # relevance scores, the same bits either way
-    assert bool(calls) == on_demand
+    capped = len(model.catalogue.movies) < N_MOVIES
+    assert bool(calls) == (on_demand and not (capped and user <= 2))  # capped, a stored list holds all it scores
     assert model.history_weighting == (4.0, 0.5) and set(np.unique(model.history.data)) == {0.5, 1.0}
-
-
-def test_a_skipped_ease_is_stored_empty_and_recommend_says_so(tmp_path):
-    from movierec import baselines
-
-    baselines.save_ease(None, tmp_path / "ease.npz", tmp_path / "ease.npy")
-    assert np.load(tmp_path / "ease.npy").shape == (0, 0) and np.load(tmp_path / "ease.npz")["top_users"].size == 0
-    with pytest.raises(MovierecError, match=r"--variant ease: not fitted on this data \(skipped: 9 movies\); choose a variant"):
-        serve.check_served_baseline("ease", {"skipped": "skipped: 9 movies"})
-    with pytest.raises(MovierecError, match=r"metrics/eval/ease.json: missing; run `dvc repro` first"):
-        serve.check_served_baseline("ease", None)
+    assert ("catalogue" in np.load(predictions)) == capped and np.load(weights).shape == (len(model.catalogue.movies),) * 2
 
 
 def test_an_unknown_model_name_lists_what_the_command_serves_and_suggests_one():

@@ -88,38 +88,29 @@ class ServedEase:
 
 def evaluate_baselines(
     prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]
-) -> tuple[dict[str, tuple[dict, dict | None, dict | None]], ServedEase | None]:
+) -> tuple[dict[str, tuple[dict, dict | None, dict | None]], ServedEase]:
     """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants,
-    and EASE with its lists for serving (None when skipped).
+    and EASE with its lists for serving.
 
     The global mean ranks nothing (one big tie); most-popular's and EASE's scores are not ratings.
-    EASE is skipped, with the reason in its metrics, when the catalogue is above `ease_max_movies`.
     """
     train, test = prepared.train, prepared.test
     n_users, n_movies = sizes = (len(prepared.user_ids), len(prepared.movie_ids))
     bias = fit_biases(train, *sizes, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, n_iters=b.bias_iters)
+    ease = fit_ease(
+        train, *sizes, reg=b.ease_reg, max_movies=b.ease_max_movies,
+        positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight,
+    )
     # name: (model, is a rating predictor, is a ranking, parameter count)
     models = {
         "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
         "bias": (bias, True, True, 1 + n_users + n_movies),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
+        "ease": (ease, False, True, ease.n_params),
     }
-    out, served = {}, None
-    if n_movies <= b.ease_max_movies:
-        ease = fit_ease(
-            train, *sizes, reg=b.ease_reg, positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight
-        )
-        models["ease"] = (ease, False, True, n_movies * (n_movies - 1))
-    else:
-        reason = (
-            f"skipped: {n_movies:,} movies need a {ease_bytes(n_movies) / 1e9:.1f} GB dense solve, "
-            f"above baselines.ease_max_movies={b.ease_max_movies:,}"
-        )
-        print(f"ease: {reason}", flush=True)
-        no_curve = {"k": [], "precision": [], "recall": [], "ndcg": []}  # its CSV, a declared output, has a header only
-        out["ease"] = ({"skipped": reason}, None, no_curve)
     users, n_eligible = ranking_users(test.user, test.rating, e.relevance_threshold, e.max_users, e.seed)
     rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
+    out, served = {}, None
     for name, (model, ratings, ranking, n_params) in models.items():
         metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
         curve = None
@@ -128,81 +119,96 @@ def evaluate_baselines(
             measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
             metrics.update(measure_lists(lists, users, n_eligible, k=e.k, **measured))
             curve = ranking_curve(lists, users, **measured)
-            if name == "ease":
-                served = ServedEase(model, users, lists, scores)
+            if model is ease:
+                served = ServedEase(ease, users, lists, scores)
         out[name] = ({**metrics, "n_params": n_params}, sample, curve)
     return {name: out[name] for name in BASELINES}, served
 
 
-def save_ease(served: ServedEase | None, predictions_path: Path, weights_path: Path) -> None:
+def save_ease(served: ServedEase, predictions_path: Path, weights_path: Path) -> None:
     """Write EASE like a variant, for `recommend`: its lists in the predictions format
-    (`evaluate.load_predictions`), and its weights as .npy, which `recommend` memory-maps to score a user
-    on demand (reading only the rows of the movies they rated). Skipped, it writes both empty."""
-    if served is None:
-        lists = {"top_users": np.empty(0, np.int32), "top_movies": np.empty((0, 0), np.int32), "top_scores": np.empty((0, 0), np.float32)}
-        weights, n_params, weighting = np.empty((0, 0), np.float32), 0, (0.0, 1.0)
-    else:
-        lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores}
-        weights, weighting = served.model.weights, served.model.history_weighting
-        n_params = len(weights) * (len(weights) - 1)
+    (`evaluate.load_predictions`, with its catalogue where `ease_max_movies` capped it), and its weights
+    as .npy, which `recommend` memory-maps to score a user on demand (reading only the rows of the
+    movies they rated)."""
+    model = served.model
+    lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores}
+    if len(model.catalogue.movies) < model.catalogue.n_movies:
+        lists["catalogue"] = model.catalogue.movies
     with atomic_path(weights_path) as tmp, open(tmp, "wb") as f:
-        np.save(f, weights)
+        np.save(f, model.weights)
     with atomic_path(predictions_path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **lists, n_params=np.int64(n_params), history_weighting=np.array(weighting, dtype=np.float32))
+        np.savez(f, **lists, n_params=np.int64(model.n_params), history_weighting=np.array(model.history_weighting, dtype=np.float32))
 
 
 @dataclass(frozen=True)
 class Ease:
     """EASE (Steck 2019): an item-item linear model of who-rated-what, scores = H · B, a ranking only.
 
-    B (movies × movies, zero diagonal, so a movie never recommends itself) is fitted on the binary
-    who-rated-what matrix. H, the users' histories it scores (sparse), may weigh low ratings down,
-    as the `dae` does: a low rating is weaker evidence of taste. `score_users` works on a chunk of users.
+    B (zero diagonal, so a movie never recommends itself) is fitted on the binary who-rated-what
+    matrix over its `catalogue`: every movie, or the `ease_max_movies` most-rated, which bounds the
+    dense solve at any data size; it ranks the others last. H, the users' histories it scores
+    (sparse, users × catalogue), may weigh low ratings down, as the `dae` does: a low rating is weaker
+    evidence of taste. `score_users` works on a chunk of users.
     """
 
     history: "scipy.sparse.csr_matrix"  # noqa: F821
-    weights: np.ndarray  # float32; memory-mapped when `recommend` loads it
+    weights: np.ndarray  # float32, catalogue × catalogue; memory-mapped when `recommend` loads it
+    catalogue: Catalogue
     history_weighting: tuple[float, float] = (0.0, 1.0)  # H's (positive_threshold, score_low_weight)
 
+    @property
+    def n_params(self) -> int:
+        return len(self.weights) * (len(self.weights) - 1)
+
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self.history[np.asarray(users)] @ self.weights, dtype=np.float32)
+        """(len(users), n_movies) float32; NaN (ranked last) outside the catalogue."""
+        return self.catalogue.scatter(self.history[np.asarray(users)] @ self.weights)
 
 
 EASE_BLOCK = 256  # movies per block of the Gram product (its sparse temporaries), the mirroring and the division
 
 
 def ease_bytes(n_movies: int) -> int:
-    """Peak memory of the fit: the float64 Gram matrix, factorised and inverted in place, and the
-    float32 weights (plus one movies x EASE_BLOCK block at a time)."""
+    """Peak memory of the fit over `n_movies`: the float64 Gram matrix, factorised and inverted in
+    place, and the float32 weights (plus one movies x EASE_BLOCK block at a time)."""
     return n_movies * n_movies * (8 + 4)
 
 
 def fit_ease(
-    train: Split, n_users: int, n_movies: int, *, reg: float, positive_threshold: float = 0.0, score_low_weight: float = 1.0
+    train: Split,
+    n_users: int,
+    n_movies: int,
+    *,
+    reg: float,
+    max_movies: int = 0,
+    positive_threshold: float = 0.0,
+    score_low_weight: float = 1.0,
 ) -> Ease:
     """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation.
 
-    X is binary (a repeated pair counts once). The history it scores (`user_histories`) weighs a
-    movie 1 if its rating is at least `positive_threshold` and `score_low_weight` otherwise (the
-    defaults: binary, Steck's original).
+    X is binary (a repeated pair counts once), over every movie (`max_movies` 0) or the `max_movies`
+    most-rated in `train`. The history it scores (`user_histories`) weighs a movie 1 if its rating is
+    at least `positive_threshold` and `score_low_weight` otherwise (the defaults: binary, Steck's original).
 
-    One dense movies × movies solve (n³ flops): 9,724 movies take seconds. Memory is `ease_bytes`:
-    every step works in place or a block of columns at a time (whole-matrix temporaries tripled it),
-    and the caller checks it against `ease_max_movies` first.
+    One dense solve over the catalogue (n³ flops): 9,724 movies take seconds. Memory is `ease_bytes`
+    of the catalogue: every step works in place or a block of columns at a time (whole-matrix
+    temporaries tripled it).
     """
     from scipy.linalg import lapack
 
     if reg <= 0:
         raise ValueError(f"reg must be > 0; got {reg}")
-    scored = user_histories(train, n_users, Catalogue.every(n_movies), positive_threshold, score_low_weight)
+    catalogue = Catalogue.most_rated(np.bincount(train.movie, minlength=n_movies), max_movies)
+    scored = user_histories(train, n_users, catalogue, positive_threshold, score_low_weight)
     history = scored.copy()
     history.data[:] = 1.0  # who rated what: B is fitted on this
-    blocks = [slice(start, min(start + EASE_BLOCK, n_movies)) for start in range(0, n_movies, EASE_BLOCK)]
-    gram = np.empty((n_movies, n_movies), dtype=np.float64, order="F")  # LAPACK's order: factorised in place
+    n = len(catalogue.movies)
+    blocks = [slice(start, min(start + EASE_BLOCK, n)) for start in range(0, n, EASE_BLOCK)]
+    gram = np.empty((n, n), dtype=np.float64, order="F")  # LAPACK's order: factorised in place
     by_movie = history.tocsc()
     for block in blocks:  # co-rating counts: whole numbers, exact in float32
         gram[:, block] = (history.T @ by_movie[:, block]).toarray()
-    gram[np.diag_indices(n_movies)] += reg
+    gram[np.diag_indices(n)] += reg
     factor, info = lapack.dpotrf(gram, lower=False, overwrite_a=True)
     if info == 0:
         inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
@@ -213,9 +219,9 @@ def fit_ease(
         square = inverse[block, block]
         inverse[block, block] = np.triu(square) + np.triu(square, 1).T
     diagonal = np.diag(inverse).copy()
-    weights = np.empty((n_movies, n_movies), dtype=np.float32)
+    weights = np.empty((n, n), dtype=np.float32)
     for block in blocks:
         inverse[:, block] /= -diagonal[None, block]  # in place: no whole-matrix temporary
         weights[:, block] = inverse[:, block]
-    weights[np.diag_indices(n_movies)] = 0.0
-    return Ease(scored, weights, (positive_threshold, score_low_weight))
+    weights[np.diag_indices(n)] = 0.0
+    return Ease(scored, weights, catalogue, (positive_threshold, score_low_weight))

@@ -75,7 +75,6 @@ def render_report(results: dict[str, dict], counts: dict, k: int, relevance_thre
         f"they did not rate in train; relevant = test rating ≥ {relevance_threshold}; {ranked_users_note(results)}. "
         "Predicted ratings are clipped to the rating scale. Best value per column in bold.\n\n"
         + comparison_table(results, k)
-        + "".join(f"\n{name}: {m['skipped']}\n" for name, m in results.items() if "skipped" in m)
         + f"\nRMSE by the movie's number of training ratings (buckets from {MOVIE_BUCKETS}):\n\n"
         + popularity_table(results)
     )
@@ -128,7 +127,7 @@ def read_ranking_curves(ranking_dir: Path, names) -> dict[str, dict[str, list[fl
     for name in names:
         path = Path(ranking_dir) / f"{name}.csv"
         rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line] if path.is_file() else []
-        if rows:  # a skipped model (EASE on a large catalogue) has none
+        if rows:
             curves[name] = {"recall": [float(r[2]) for r in rows], "ndcg": [float(r[3]) for r in rows]}
     return curves
 

@@ -47,14 +47,6 @@ def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> No
         raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{_did_you_mean(name.lower(), names)}")
 
 
-def check_served_baseline(name: str, evaluation: dict | None) -> None:
-    """A baseline is served only where the baselines stage fitted it: EASE skips large catalogues."""
-    if evaluation is None:
-        raise MovierecError(f"metrics/eval/{name}.json: missing; run `dvc repro` first")
-    if "skipped" in evaluation:
-        raise MovierecError(f"--variant {name}: not fitted on this data ({evaluation['skipped']}); choose a variant")
-
-
 def is_rating_model(evaluation: dict | None) -> bool:
     """Rating predictors are evaluated on RMSE; rankers' scores are relevance scores, not ratings."""
     return evaluation is not None and "rmse" in evaluation
@@ -75,21 +67,24 @@ def rated_movies(prepared: Prepared, user: int) -> np.ndarray:
 def recommend(
     prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float] | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k best-scored movies that `user` (encoded) has not rated: (movies, scores). With a
-    `rating_range` the scores are predicted ratings, clipped to it; without, a ranker's relevance scores."""
+    """The k best-scored movies that `user` (encoded) has not rated: (movies, scores); fewer if the
+    model scores fewer (a catalogue capped by `max_movies`). With a `rating_range` the scores are
+    predicted ratings, clipped to it; without, a ranker's relevance scores."""
     rated = rated_movies(prepared, user)
     stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=(*FACTOR_KEYS, *ON_DEMAND_KEYS))
     row = int(np.searchsorted(stored["top_users"], user))
     if row < len(stored["top_users"]) and stored["top_users"][row] == user:
         movies, scores = stored["top_movies"][row], stored["top_scores"][row]
-        keep = (movies != PAD) & ~np.isin(movies, rated)
-        if keep.sum() >= k or (movies == PAD).any():  # k left, or the list already holds every candidate
+        scored = (movies != PAD) & ~np.isnan(scores)  # past them: no candidate left, or none the model scores
+        keep = scored & ~np.isin(movies, rated)
+        if keep.sum() >= k or not scored.all():  # k left, or the list already holds every candidate
             return movies[keep][:k], _shown(scores[keep][:k], rating_range)
     score = _on_demand_scorer(stored, predictions_path, model_path, prepared, user)
     block = np.asarray(score(np.array([user])), dtype=np.float32)
     ranked = block + stored["ranking_prior"] if "ranking_prior" in stored else block
     top = top_k_block(ranked, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
     top = top[top != PAD]
+    top = top[~np.isnan(block[0, top])]  # outside a capped catalogue (`max_movies`): not scored, not shown
     return top, _shown(block[0, top], rating_range)
 
 
@@ -105,10 +100,11 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
         return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
     if not Path(model_path).is_file():
         raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    catalogue = Catalogue(stored["catalogue"], n_movies) if "catalogue" in stored else Catalogue.every(n_movies)
     if Path(model_path).suffix == ".npy":  # EASE's weights, memory-mapped: only the rows of the user's movies are read
         from movierec.baselines import Ease
 
-        return Ease(_history(stored, prepared, user, Catalogue.every(n_movies)), np.load(model_path, mmap_mode="r")).score_users
+        return Ease(_history(stored, prepared, user, catalogue), np.load(model_path, mmap_mode="r"), catalogue).score_users
     from movierec.quiet import import_tensorflow
     from movierec.scoring import pair_scorer
     from movierec.train import history_scorer, keras_predictor
@@ -118,7 +114,6 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
 
     model = keras.saving.load_model(model_path)
     if "history_weighting" in stored:
-        catalogue = Catalogue(stored["catalogue"], n_movies) if "catalogue" in stored else Catalogue.every(n_movies)
         return history_scorer(model, _history(stored, prepared, user, catalogue), catalogue)
     return pair_scorer(keras_predictor(model), n_movies)
 
