@@ -217,7 +217,7 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     folder = make_sparse_movielens(root / "mydata")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["path"] = "mydata"
-    params["baselines"]["ease_max_movies"] = 10  # EASE over the 10 most-rated movies only
+    params["baselines"]["ease_max_movies"] = 100  # EASE over the 100 most-rated movies only
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git_commit(root, "own data")
     result = run(["dvc", "repro"], root, env)
@@ -235,15 +235,15 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     assert "rmse" not in ranker and ranker["n_users_evaluated"] > 0 and 0 <= ranker["ndcg_at_10"] <= 1
     report = (root / "metrics/report.md").read_text()
     assert "averaged over" in report and "| dae | – | – |" in report
-    assert eval_metrics(root, "ease")["n_params"] == 10 * 9 and "| ease | – | – |" in report
+    assert eval_metrics(root, "ease")["n_params"] == 100 * 99 and "| ease | – | – |" in report
 
     ratings = (folder / "ratings.csv").read_text().splitlines()[1:]
     movie_ids = np.load(root / "data/prepared/ids.npz")["movie_ids"]
     catalogue = set(movie_ids[np.load(root / "data/predictions/ease.npz")["catalogue"]].tolist())
-    for user in (1, 7):  # a capped EASE recommends only its 10 movies, those the user has not rated
-        rows = json.loads(run(["movierec", "recommend", "--user", str(user), "--variant", "ease", "-k", "20", "--json"], root, env).stdout)
+    for user in (1, 7):  # a capped EASE recommends only its 100 movies, those the user has not rated
+        rows = json.loads(run(["movierec", "recommend", "--user", str(user), "--variant", "ease", "-k", "200", "--json"], root, env).stdout)
         rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == str(user)}
-        assert len(catalogue) == 10 and {r["movieId"] for r in rows} == catalogue - rated
+        assert len(catalogue) == 100 and {r["movieId"] for r in rows} == catalogue - rated
 
     for user in (1, 7, 20):
         rows = json.loads(run(["movierec", "recommend", "--user", str(user), "-k", "10", "--json"], root, env).stdout)
