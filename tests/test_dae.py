@@ -165,6 +165,15 @@ def test_catalogue_keeps_the_most_rated_movies_ties_to_the_lower_id():
     assert len(Catalogue.most_rated(np.ones(6), max_movies=0).movies) == 6  # 0: every movie
 
 
+def test_a_catalogue_is_stored_only_when_capped_and_reads_back_as_it_was():
+    capped, every = Catalogue.most_rated(np.array([5, 1, 7, 1, 1, 9]), max_movies=4), Catalogue.every(6)
+    assert capped.capped and not every.capped and every.stored() == {}
+    for catalogue in (capped, every):
+        again = Catalogue.from_stored(catalogue.stored(), 6)
+        np.testing.assert_array_equal(again.movies, catalogue.movies)
+        assert again.n_movies == 6
+
+
 def test_a_capped_catalogue_trains_a_narrower_model_and_never_lists_the_others(tmp_path):
     prepared, variant, model, _ = train_tiny(tmp_path, dataclasses.replace(tiny_variant(), max_movies=30))
     export_predictions(model, prepared, E, tmp_path / "p.npz", variant)

@@ -131,9 +131,7 @@ def save_ease(served: ServedEase, predictions_path: Path, weights_path: Path) ->
     as .npy, which `recommend` memory-maps to score a user on demand (reading only the rows of the
     movies they rated)."""
     model = served.model
-    lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores}
-    if len(model.catalogue.movies) < model.catalogue.n_movies:
-        lists["catalogue"] = model.catalogue.movies
+    lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores, **model.catalogue.stored()}
     with atomic_path(weights_path) as tmp, open(tmp, "wb") as f:
         np.save(f, model.weights)
     with atomic_path(predictions_path) as tmp, open(tmp, "wb") as f:
@@ -198,7 +196,7 @@ def fit_ease(
 
     if reg <= 0:
         raise ValueError(f"reg must be > 0; got {reg}")
-    catalogue = Catalogue.most_rated(np.bincount(train.movie, minlength=n_movies), max_movies)
+    catalogue = Catalogue.most_rated_in(train, n_movies, max_movies)
     scored = user_histories(train, n_users, catalogue, positive_threshold, score_low_weight)
     history = scored.copy()
     history.data[:] = 1.0  # who rated what: B is fitted on this

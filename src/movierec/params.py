@@ -8,7 +8,6 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Literal
 
 import yaml
 
-from movierec.errors import MovierecError
+from movierec.errors import MovierecError, did_you_mean
 
 PARAMS_FILE = "params.yaml"
 
@@ -174,7 +173,7 @@ class Params:
         if name not in self.variants:
             raise ParamsError(
                 f"params.yaml: variants: no variant named {name!r}; "
-                f"defined: {', '.join(sorted(self.variants))}{_did_you_mean(name, self.variants)}"
+                f"defined: {', '.join(sorted(self.variants))}{did_you_mean(name, self.variants)}"
             )
         return self.variants[name]
 
@@ -265,11 +264,6 @@ def _check_distribution(name: str, v: VariantParams, source: str) -> None:
         )
 
 
-def _did_you_mean(key: str, options) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _build(cls, raw, source: str, where: str):
     label = where.rstrip(".") or "top level"
     if not isinstance(raw, dict):
@@ -278,7 +272,7 @@ def _build(cls, raw, source: str, where: str):
     for key in raw:
         if key not in fields:
             raise ParamsError(
-                f"{source}: unknown key {where}{key}{_did_you_mean(str(key), fields)}; "
+                f"{source}: unknown key {where}{key}{did_you_mean(str(key), fields)}; "
                 f"accepted keys: {', '.join(fields)}"
             )
     hints = typing.get_type_hints(cls)

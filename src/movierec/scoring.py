@@ -223,6 +223,24 @@ class Catalogue:
         picked = np.lexsort((np.arange(n), -np.asarray(ratings_per_movie)))[:max_movies]
         return cls(np.sort(picked).astype(np.int32), n)
 
+    @classmethod
+    def most_rated_in(cls, train: Split, n_movies: int, max_movies: int) -> Catalogue:
+        """`most_rated` by the training ratings: what a ranker capped at `max_movies` scores."""
+        return cls.most_rated(np.bincount(train.movie, minlength=n_movies), max_movies)
+
+    @classmethod
+    def from_stored(cls, stored: dict, n_movies: int) -> Catalogue:
+        """The catalogue a predictions file holds (`stored`'s inverse): every movie if it holds none."""
+        return cls(stored["catalogue"], n_movies) if "catalogue" in stored else cls.every(n_movies)
+
+    @property
+    def capped(self) -> bool:
+        return len(self.movies) < self.n_movies
+
+    def stored(self) -> dict:
+        """The predictions file's `catalogue` key, written only when capped (no key: every movie)."""
+        return {"catalogue": self.movies} if self.capped else {}
+
     def columns(self, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of `movies` are in the catalogue, their columns)."""
         at = np.minimum(np.searchsorted(self.movies, movies), len(self.movies) - 1)
@@ -231,7 +249,7 @@ class Catalogue:
 
     def scatter(self, scores: np.ndarray) -> np.ndarray:
         """(rows, n_movies) float32: the catalogue's scores in place, NaN (ranked last) for every other movie."""
-        if len(self.movies) == self.n_movies:
+        if not self.capped:
             return np.asarray(scores, dtype=np.float32)
         out = np.full((len(scores), self.n_movies), np.nan, dtype=np.float32)
         out[:, self.movies] = scores

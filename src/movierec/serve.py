@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 
 from movierec import explore
-from movierec.errors import MovierecError
+from movierec.errors import MovierecError, did_you_mean
 from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
-from movierec.params import _did_you_mean
 from movierec.prepare import Prepared, Split
 from movierec.scoring import PAD, Catalogue, clip_ratings, factor_scorer, top_k_block, user_histories
 
@@ -44,7 +43,7 @@ def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> No
     """`--variant` names a variant of params.yaml, or one of the `baselines` the command serves."""
     names = [*variants, *baselines]
     if name not in names:
-        raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{_did_you_mean(name.lower(), names)}")
+        raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{did_you_mean(name.lower(), names)}")
 
 
 def is_rating_model(evaluation: dict | None) -> bool:
@@ -100,7 +99,7 @@ def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, pr
         return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
     if not Path(model_path).is_file():
         raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
-    catalogue = Catalogue(stored["catalogue"], n_movies) if "catalogue" in stored else Catalogue.every(n_movies)
+    catalogue = Catalogue.from_stored(stored, n_movies)
     if Path(model_path).suffix == ".npy":  # EASE's weights, memory-mapped: only the rows of the user's movies are read
         from movierec.baselines import Ease
 

@@ -258,7 +258,7 @@ def fit_history_model(build, prepared: Prepared, variant: DAEVariant, live_dir: 
 
 def history_catalogue(prepared: Prepared, variant: DAEVariant) -> Catalogue:
     """The movies `variant` scores: its `max_movies` most-rated in training, or all."""
-    return Catalogue.most_rated(np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids)), variant.max_movies)
+    return Catalogue.most_rated_in(prepared.train, len(prepared.movie_ids), variant.max_movies)
 
 
 def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -> None:
@@ -476,9 +476,8 @@ def export_predictions(model, prepared: Prepared, e: EvaluateParams, path: Path,
         catalogue = history_catalogue(prepared, variant)
         histories = user_histories(prepared.train, n_users, catalogue, variant.positive_threshold, variant.score_low_weight)
         score = history_scorer(model, histories, catalogue)
-        test_pairs, on_demand = {}, {"history_weighting": np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)}
-        if len(catalogue.movies) < n_movies:
-            on_demand["catalogue"] = catalogue.movies
+        weighting = np.array([variant.positive_threshold, variant.score_low_weight], dtype=np.float32)
+        test_pairs, on_demand = {}, {"history_weighting": weighting, **catalogue.stored()}
         learned = movie_vectors(model)
         vectors = np.zeros((n_movies, learned.shape[1]), dtype=np.float32)  # outside the catalogue: no vector
         vectors[catalogue.movies] = learned
