@@ -146,7 +146,7 @@ def test_recommend_serves_ease_from_its_stored_lists_or_its_weights_alike(ease_f
     np.testing.assert_array_equal(picks, best)
     assert not np.isin(picks, rated).any()
     np.testing.assert_array_equal(scores, raw[best])  # relevance scores, the same bits either way
-    capped = len(model.catalogue.movies) < N_MOVIES
+    capped = model.catalogue.capped
     assert bool(calls) == (on_demand and not (capped and user <= 2))  # capped, a stored list holds all it scores
     assert model.history_weighting == (4.0, 0.5) and set(np.unique(model.history.data)) == {0.5, 1.0}
     assert ("catalogue" in np.load(predictions)) == capped and np.load(weights).shape == (len(model.catalogue.movies),) * 2
