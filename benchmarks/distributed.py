@@ -49,13 +49,13 @@ def gradient_bytes_per_step(model, batch_size: int) -> tuple[int, int]:
 def communication(params, variant_name: str, n_users: int, n_movies: int) -> tuple[int, int]:
     from movierec.quiet import import_tensorflow
 
-    import_tensorflow()  # quietly, before models imports Keras
-    from movierec import models
+    import_tensorflow()  # quietly, before anything imports Keras
+    from movierec.examples import ModelInputs
 
     variant = params.variant(variant_name)
-    content = np.zeros((n_movies, params.embed.dim), np.float32) if models.uses_content(variant) else None
-    model = models.build(variant, params.model, n_users=n_users, n_movies=n_movies,
-                         rating_range=(params.data.min_rating, params.data.max_rating), content=content, global_mean=3.5)
+    content = np.zeros((n_movies, params.embed.dim), np.float32) if variant.module.uses_content(variant.settings) else None
+    inputs = ModelInputs(n_users, n_movies, (params.data.min_rating, params.data.max_rating), content, 3.5)
+    model = variant.module.build(variant.settings, params.shared(variant), inputs)
     return gradient_bytes_per_step(model, variant.train.batch_size)
 
 
@@ -68,7 +68,7 @@ def human(n: float) -> str:
 
 def train(repo: Path, variant: str, workers: int) -> dict:
     extra = ["--workers", str(workers)] if workers > 1 else []
-    for cmd in (["movierec", "train", variant, *extra], ["movierec", "evaluate", variant]):
+    for cmd in (["movierec", "train", variant, *extra], ["movierec", "rank", variant], ["movierec", "evaluate", variant]):
         done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -103,7 +103,7 @@ def main() -> None:
     if not os.environ.get("MOVIEREC_DATA_MIRROR"):
         sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
     sys.path.insert(0, str(ROOT / "src"))
-    from movierec.params import load_params
+    from movierec.params.project import load_params
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"

@@ -1,10 +1,12 @@
 """Wall time of a full `dvc repro` from an empty cache, and each stage's peak resident memory.
 
-    MOVIEREC_DATA_MIRROR=../shared/data python benchmarks/pipeline.py [--runs 3]
+    MOVIEREC_DATA_MIRROR=../shared/data python benchmarks/pipeline.py [--runs 3] [--against REV]
 
 Each run clones HEAD into a fresh temporary folder (empty DVC cache, no outputs), times `dvc repro`
-there with the data from the mirror, and checks with `movierec check-drift --tolerance 0` that the
-metrics equal the committed ones exactly. Right after each run it times one epoch of the notebook's
+there with the data from the mirror (the clone's own code: its src/ comes first on PYTHONPATH), and
+checks with `movierec check-drift --tolerance 0` that the metrics equal the committed ones exactly.
+With `--against REV`, each run also reproduces REV the same way, alternating which goes first, and
+the ratio HEAD / REV of the medians is printed: a change's cost measured side by side in one sitting. Right after each run it times one epoch of the notebook's
 own training as written (`train_speed.notebook_make_model`, batch 32, after a warm-up epoch) in the
 same clone: this shared machine's speed moves by 2x from one hour to the next, so the wall time is
 also given in those epochs, a figure that compares across days. Then every stage command is run once
@@ -28,7 +30,7 @@ PEAK_RSS = (
     "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
 )
-TF_STAGES = ("train",)  # the only stage that imports TensorFlow
+TF_STAGES = ("train", "rank")  # the only stages that import TensorFlow
 NOTEBOOK_EPOCH = f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
@@ -44,39 +46,65 @@ print(time.perf_counter() - start)
 """
 
 
-def clone(target: Path) -> Path:
+def clone(target: Path, rev: str = "HEAD") -> Path:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", rev], cwd=target, check=True)
     return target
+
+
+def own_code(repo: Path) -> dict:
+    """The environment that runs a clone's own code, not the installed project's."""
+    return {**os.environ, "PYTHONPATH": str(repo / "src")}
+
+
+def reproduce(repo: Path) -> tuple[float, str]:
+    """(seconds of `dvc repro` from an empty cache, check-drift's verdict) in `repo`."""
+    start = time.perf_counter()
+    subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True, capture_output=True, env=own_code(repo))
+    wall = time.perf_counter() - start
+    drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True, env=own_code(repo))
+    return wall, drift.stdout.strip() or drift.stderr.strip()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--against", metavar="REV", help="also reproduce REV in each run, alternating, and print HEAD / REV")
     args = ap.parse_args()
     if not os.environ.get("MOVIEREC_DATA_MIRROR"):
         sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
 
-    walls, in_epochs = [], []
+    walls, in_epochs, against = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
-            repo = clone(Path(tmp) / f"run{run}")
-            start = time.perf_counter()
-            subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True, capture_output=True)
-            walls.append(time.perf_counter() - start)
-            drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True)
-            verdict = drift.stdout.strip() or drift.stderr.strip()
-            epoch = float(subprocess.run([sys.executable, "-c", NOTEBOOK_EPOCH], cwd=repo, capture_output=True, text=True, check=True).stdout)
-            in_epochs.append(walls[-1] / epoch)
-            print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s; {verdict}; the notebook's epoch right after: "
-                  f"{epoch:.1f} s, so the run took {in_epochs[-1]:.1f} of them", flush=True)
-        print(f"median of {len(walls)}: {statistics.median(walls):.1f} s, {statistics.median(in_epochs):.1f} notebook epochs\n")
+            order = ["HEAD", args.against] if args.against and run % 2 == 0 else [args.against, "HEAD"] if args.against else ["HEAD"]
+            for rev in order:
+                repo = clone(Path(tmp) / f"run{run}-{rev.replace('/', '_')}", rev)
+                wall, verdict = reproduce(repo)
+                if rev != "HEAD":
+                    against.append(wall)
+                    print(f"run {run + 1}: {rev}: dvc repro {wall:.1f} s; {verdict}", flush=True)
+                    continue
+                walls.append(wall)
+                epoch = float(subprocess.run([sys.executable, "-c", NOTEBOOK_EPOCH], cwd=repo, capture_output=True, text=True, check=True,
+                                             env=own_code(repo)).stdout)
+                in_epochs.append(walls[-1] / epoch)
+                print(f"run {run + 1}: dvc repro {walls[-1]:.1f} s; {verdict}; the notebook's epoch right after: "
+                      f"{epoch:.1f} s, so the run took {in_epochs[-1]:.1f} of them", flush=True)
+                head_repo = repo
+        print(f"median of {len(walls)}: {statistics.median(walls):.1f} s, {statistics.median(in_epochs):.1f} notebook epochs")
+        if against:
+            ratio = statistics.median(walls) / statistics.median(against)
+            print(f"{args.against}: median of {len(against)}: {statistics.median(against):.1f} s; HEAD / {args.against} = {ratio:.3f}")
+        print()
+        repo = head_repo
 
         dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True, check=True).stdout
         stages = re.findall(r"Running stage '([^']+)':\n> (.+)", dry)
         print(f"{'stage':24s} {'peak RSS':>10s} {'wall':>8s}  (limit: 1.5 GB with TensorFlow, 400 MB without)")
         for name, cmd in stages:
             start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", PEAK_RSS, cmd], cwd=repo, capture_output=True, text=True)
+            out = subprocess.run([sys.executable, "-c", PEAK_RSS, cmd], cwd=repo, capture_output=True, text=True, env=own_code(repo))
             peak_mb = int(out.stdout.strip() or 0) / 1024
             limit = 1536 if name.split("@")[0] in TF_STAGES else 400
             flag = "" if peak_mb <= limit else "  OVER LIMIT"

@@ -9,8 +9,8 @@ script prints median samples/s, their ratio, and each one's test RMSE after a fu
 
 - reference: the notebook's `make_model` and `model.fit` call as written, ported to Keras 3
   (`tensorflow.keras` -> `keras`), nothing else changed;
-- movierec: `movierec.models.build` + `movierec.train.compile_model` with params.yaml's `train`
-  section (fused Adam, steps_per_execution), fed by `movierec.train.batches`; and the same with
+- movierec: the collab architecture's `build` + `movierec.training.regime.compiled_model` with params.yaml's `train`
+  section (fused Adam, steps_per_execution), fed by `movierec.examples.rating_batches`; and the same with
   `optimizer: lazy_adam`.
 
 For the test RMSE the reference runs as the notebook did, with no seed: Keras then reshuffles the
@@ -70,10 +70,10 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from movierec import models
-    from movierec.params import load_params
+    from movierec.examples import ModelInputs, RatingPairs, rating_batches
+    from movierec.params.project import load_params
     from movierec.prepare import load_prepared
-    from movierec.train import batches, compile_model, seed_everything
+    from movierec.training.regime import compiled_model, seed_everything
 
     params = load_params()
     prepared = load_prepared("data/prepared")
@@ -83,8 +83,9 @@ def main() -> None:
 
     def ours(optimizer):
         def make():
-            model = models.build(variant, params.model, n_users=n_users, n_movies=n_movies, rating_range=(0.0, 5.0))
-            return compile_model(model, dataclasses.replace(train_params, optimizer=optimizer))
+            inputs = ModelInputs(n_users, n_movies, (0.0, 5.0), None, 0.0)
+            t = dataclasses.replace(train_params, optimizer=optimizer)
+            return compiled_model(variant.module, variant.settings, params.shared(variant), inputs, RatingPairs(n_movies), t, None)
         return make
 
     candidates = {
@@ -99,7 +100,7 @@ def main() -> None:
         """The reference as the notebook calls fit; movierec through its own input pipeline."""
         if name == "reference":
             return model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, **kwargs)
-        return model.fit(batches(prepared.train, 32, seed=train_params.seed), epochs=epochs, shuffle=False, verbose=0, **kwargs)
+        return model.fit(rating_batches(prepared.train, 32, seed=train_params.seed), epochs=epochs, shuffle=False, verbose=0, **kwargs)
 
     def test_rmse(name, seed):
         """Test RMSE and seconds of one full run; seed None is the notebook's unseeded run."""

@@ -36,15 +36,15 @@ def main() -> None:
     from movierec.environment import pin_threads
 
     pin_threads()
-    from movierec.params import load_params
+    from movierec.params.project import load_params
     from movierec.quiet import import_tensorflow
 
     params = load_params()
     import_tensorflow(threads=params.train.threads)  # before anything imports Keras
-    from movierec import models
     from movierec.evaluate import rating_metrics
     from movierec.prepare import Split, load_prepared
-    from movierec.train import fit, keras_predictor
+    from movierec.scoring import keras_predictor
+    from movierec.training import regime
 
     prepared = load_prepared(Path("data/prepared"))
     content = np.load("data/features/content.npy")
@@ -56,15 +56,10 @@ def main() -> None:
         if nudge_lr:
             t = dataclasses.replace(t, learning_rate=float(np.nextafter(np.float32(t.learning_rate), np.float32(np.inf))))
 
-        def build(global_mean: float):
-            return models.build(
-                variant, params.model, n_users=len(prepared.user_ids), n_movies=len(prepared.movie_ids),
-                rating_range=(params.data.min_rating, params.data.max_rating),
-                content=content if models.uses_content(variant) else None, global_mean=global_mean,
-            )
-
+        vectors = content if variant.module.uses_content(variant.settings) else None
         with tempfile.TemporaryDirectory() as live, contextlib.redirect_stdout(io.StringIO()):
-            model, _ = fit(build, prepared, t, Path(live) / "live")
+            model = regime.fit(variant.module, variant.settings, params.shared(variant), t, prepared, vectors,
+                               (params.data.min_rating, params.data.max_rating), Path(live) / "live").model
         predicted = keras_predictor(model)(prepared.test.user, prepared.test.movie)
         return rating_metrics(np.clip(predicted, params.data.min_rating, params.data.max_rating), prepared.test.rating)
 
@@ -80,7 +75,7 @@ def main() -> None:
             "one rating +1 ulp": (one_rating, content, False),
             "learning rate +1 ulp": (prepared, content, True),
         }
-        if models.uses_content(params.variant(name)):
+        if params.variant(name).module.uses_content(params.variant(name).settings):
             runs["content +1 ulp"] = (prepared, one_ulp_content, False)
         base = None
         for label, (data, vectors, nudge_lr) in runs.items():

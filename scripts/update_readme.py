@@ -17,7 +17,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py table` renders `scale.py dae`'s record;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
 - popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
-            train stage's metrics (the chosen one in bold);
+            rank stage's record, metrics/lists/mf_content.json (the chosen one in bold);
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
             decade words in the content text);
 and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: those files, as printed.
@@ -209,13 +209,13 @@ def distributed_summary() -> str:
 
 
 def popularity_prior_table(variant: str = "mf_content") -> str:
-    """The validation NDCG@10 of each popularity_prior the train stage tried, as it recorded them."""
+    """The validation NDCG@10 of each popularity_prior the rank stage tried, as it recorded them."""
     import json
 
-    from movierec.params import load_params, ranking_weight_grid
+    from movierec.params.project import load_params
 
-    grid = ranking_weight_grid(load_params(ROOT / "params.yaml").variant(variant))
-    summary = json.loads((ROOT / "metrics" / "train" / variant / "metrics.json").read_text())
+    grid = load_params(ROOT / "params.yaml").variant(variant).popularity_prior
+    summary = json.loads((ROOT / "metrics" / "lists" / f"{variant}.json").read_text())
     ndcg = summary["popularity_prior_validation_ndcg_at_10"]
     cells = [f"**{w:g}**" if w == summary["popularity_prior"] else f"{w:g}" for w in grid]
     values = [f"**{v:.4f}**" if w == summary["popularity_prior"] else f"{v:.4f}" for w, v in zip(grid, ndcg)]

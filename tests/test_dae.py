@@ -9,13 +9,17 @@ import pytest
 import yaml
 
 from conftest import REPO
-from movierec import models, serve
+from movierec import fitted, lists, predictions, serve
+from movierec.architectures import multdae
+from movierec.architectures.multdae import fold_popularity_prior, history_scorer
 from movierec.errors import MovierecError
-from movierec.evaluate import evaluate_variant, load_predictions
-from movierec.params import EvaluateParams, parse_params
+from movierec.evaluate import evaluate_variant
+from movierec.examples import ModelInputs
+from movierec.params.evaluate import EvaluateParams
+from movierec.params.project import parse_params
 from movierec.prepare import Prepared, Split
 from movierec.scoring import Catalogue, RatedIndex, top_k_of_users, user_histories
-from movierec.train import export_predictions, fit_history_model, fold_popularity_prior, history_scorer, save_model
+from movierec.training import regime
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 PARAMS = parse_params(RAW)
@@ -41,27 +45,38 @@ def planted() -> Prepared:
     return Prepared(np.arange(N_USERS) + 1, np.arange(N_MOVIES) + 1, split(train), split(test))
 
 
-def tiny_variant(seed: int = 42):
+def tiny_variant(seed: int = 42, **settings):
     v = PARAMS.variants["dae"]
     train = dataclasses.replace(v.train, epochs=30, batch_size=16, learning_rate=0.01, seed=seed)
-    return dataclasses.replace(v, hidden=16, dropout=0.2, l2=1e-4, l2_user=0.01, train=train)
+    return dataclasses.replace(v, settings=dataclasses.replace(v.settings, hidden=16, dropout=0.2, l2=1e-4, l2_user=0.01, **settings), train=train)
 
 
 def train_tiny(tmp_path, variant=None):
     variant = variant or tiny_variant()
     prepared = planted()
-    build = lambda _mean, n_movies=N_MOVIES: models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=n_movies, rating_range=(0.0, 5.0))  # noqa: E731
-    model, summary = fit_history_model(build, prepared, variant, tmp_path / "live")
-    return prepared, variant, model, summary
+    fit = regime.fit(multdae, variant.settings, None, variant.train, prepared, None, (0.0, 5.0), tmp_path / "live")
+    return prepared, variant, fit.model, fit.summary
+
+
+def rank_and_save(folder, prepared, variant, model):
+    """What the train and rank stages write, in `folder` laid out as a project (data/models, data/predictions)."""
+    fitted.save(folder / fitted.folder("dae"), model)
+    arrays = lists.predictions(multdae, model, variant.settings, prepared, E, variant.popularity_prior[0])
+    predictions.write(folder / predictions.path("dae"), arrays)
+    return folder / predictions.path("dae")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dae")
     prepared, variant, model, summary = train_tiny(folder)
-    export_predictions(model, prepared, E, folder / "p.npz", variant)
-    save_model(model, folder / "m.keras")
+    rank_and_save(folder, prepared, variant, model)
     return folder, prepared, variant, model, summary
+
+
+def recommend(folder, prepared, variant, user, k, monkeypatch):
+    monkeypatch.chdir(folder)
+    return serve.recommend(prepared, user, k, serve.Served("dae", multdae, variant.settings, variant.popularity_prior[0]), (0.0, 5.0))
 
 
 def own_block_share(users: np.ndarray, lists: np.ndarray) -> float:
@@ -71,7 +86,7 @@ def own_block_share(users: np.ndarray, lists: np.ndarray) -> float:
 
 def test_recovers_the_planted_blocks_and_beats_most_popular(trained):
     folder, prepared, _, _, summary = trained
-    saved = load_predictions(folder / "p.npz")
+    saved = predictions.read(folder / predictions.path("dae"))
     users, lists = saved["top_users"], saved["top_movies"]
     assert summary["epochs_run"] == 30
     assert own_block_share(users, lists[:, :5]) > 0.95  # nearly every recommendation from the user's own block
@@ -87,36 +102,36 @@ def test_recovers_the_planted_blocks_and_beats_most_popular(trained):
 
 def test_exports_a_ranker_without_ratings(trained):
     folder, prepared, variant, model, _ = trained
-    saved = load_predictions(folder / "p.npz")
+    saved = predictions.read(folder / predictions.path("dae"))
     assert "test_predictions" not in saved
-    np.testing.assert_array_equal(saved["history_weighting"], [variant.positive_threshold, variant.score_low_weight])
-    assert saved["movie_vectors"].shape == (N_MOVIES, variant.hidden)
+    np.testing.assert_array_equal(saved["history_weighting"], [variant.settings.positive_threshold, variant.settings.score_low_weight])
+    assert saved["movie_vectors"].shape == (N_MOVIES, variant.settings.hidden)
     np.testing.assert_array_equal(saved["movie_vectors"].T, model.get_layer("logits").get_weights()[0])
     assert int(saved["n_params"]) == model.count_params()
     metrics, sample, curve = evaluate_variant(saved, prepared, E, (0.0, 5.0))
     assert not any(key.startswith(("rmse", "mae")) for key in metrics) and "ndcg_at_5" in metrics
     assert len(sample["actual"]) == 0 and len(curve["k"]) == E.top_n
-    assert not serve.is_rating_model(metrics)  # recommend labels its scores relevance scores
+    assert not serve.Served("dae", multdae).predicts_ratings  # recommend labels its scores relevance scores
 
 
 def test_stored_lists_are_scored_from_the_liked_movies_only(trained):
     folder, prepared, variant, model, _ = trained
-    assert variant.score_low_weight != variant.low_weight  # the params.yaml recipe scores differently from training
-    saved = load_predictions(folder / "p.npz")
-    liked = user_histories(prepared.train, N_USERS, Catalogue.every(N_MOVIES), variant.positive_threshold, variant.score_low_weight)
+    settings = variant.settings
+    assert settings.score_low_weight != settings.low_weight  # the params.yaml recipe scores differently from training
+    saved = predictions.read(folder / predictions.path("dae"))
+    liked = user_histories(prepared.train, N_USERS, Catalogue.every(N_MOVIES), settings.positive_threshold, settings.score_low_weight)
     users = saved["top_users"].astype(np.int64)
     expected = np.take_along_axis(history_scorer(model, liked, Catalogue.every(N_MOVIES))(users), saved["top_movies"].astype(np.int64), axis=1)
     np.testing.assert_allclose(saved["top_scores"], expected, rtol=1e-6)
-    low = prepared.train.rating < variant.positive_threshold
+    low = prepared.train.rating < settings.positive_threshold
     assert liked[prepared.train.user[low], prepared.train.movie[low]].max() == 0  # a disliked movie is no evidence
 
 
 def test_popularity_prior_is_folded_into_the_output_bias():
-    variant = dataclasses.replace(tiny_variant(), popularity_prior=0.25)
-    model = models.build(variant, PARAMS.model, n_users=N_USERS, n_movies=N_MOVIES, rating_range=(0.0, 5.0))
+    model = multdae.build(tiny_variant().settings, None, ModelInputs(N_USERS, N_MOVIES, (0.0, 5.0), None, 0.0))
     kernel, bias = (w.copy() for w in model.get_layer("logits").get_weights())
     counts = np.arange(N_MOVIES)
-    fold_popularity_prior(model, counts, variant.popularity_prior)
+    fold_popularity_prior(model, counts, 0.25)
     new_kernel, new_bias = model.get_layer("logits").get_weights()
     np.testing.assert_array_equal(new_kernel, kernel)
     np.testing.assert_allclose(new_bias - bias, 0.25 * np.log1p(counts), rtol=1e-6)
@@ -124,21 +139,22 @@ def test_popularity_prior_is_folded_into_the_output_bias():
 
 def test_saved_model_reloads_without_custom_objects(trained):
     folder, prepared, variant, model, _ = trained
-    loaded = keras.saving.load_model(folder / "m.keras", safe_mode=True)
+    loaded = keras.saving.load_model(folder / fitted.folder("dae") / "model.keras", safe_mode=True)
+    fold_popularity_prior(loaded, np.bincount(prepared.train.movie, minlength=N_MOVIES), variant.popularity_prior[0])  # as ranking did to `model`
     every = Catalogue.every(N_MOVIES)
-    histories = user_histories(prepared.train, N_USERS, every, variant.positive_threshold, variant.low_weight)
+    histories = user_histories(prepared.train, N_USERS, every, variant.settings.positive_threshold, variant.settings.low_weight)
     users = np.arange(N_USERS)
     np.testing.assert_allclose(history_scorer(loaded, histories, every)(users), history_scorer(model, histories, every)(users), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("user", [0, BIG + 1])
-def test_recommend_serves_stored_and_on_demand_lists_never_a_rated_movie(trained, user):
-    folder, prepared, _, _, _ = trained
-    saved = load_predictions(folder / "p.npz")
+def test_recommend_serves_stored_and_on_demand_lists_never_a_rated_movie(trained, user, monkeypatch):
+    folder, prepared, variant, _, _ = trained
+    saved = predictions.read(folder / predictions.path("dae"))
     stored_row = int(np.searchsorted(saved["top_users"], user))
-    from_list, _ = serve.recommend(prepared, user, 5, folder / "p.npz", folder / "m.keras", None)
+    from_list, _ = recommend(folder, prepared, variant, user, 5, monkeypatch)
     # a list too long for the stored one forces scoring on demand through the Keras model
-    on_demand, scores = serve.recommend(prepared, user, 20, folder / "p.npz", folder / "m.keras", None)
+    on_demand, scores = recommend(folder, prepared, variant, user, 20, monkeypatch)
     rated = serve.rated_movies(prepared, user)
     for picks in (from_list, on_demand):
         assert len(picks) and not np.isin(picks, rated).any()
@@ -151,8 +167,7 @@ def test_recommend_serves_stored_and_on_demand_lists_never_a_rated_movie(trained
 def test_same_seed_same_lists(trained, tmp_path):
     folder, prepared, variant, _, _ = trained
     _, _, again, _ = train_tiny(tmp_path, variant)
-    export_predictions(again, prepared, E, tmp_path / "p.npz", variant)
-    assert (tmp_path / "p.npz").read_bytes() == (folder / "p.npz").read_bytes()
+    assert rank_and_save(tmp_path, prepared, variant, again).read_bytes() == (folder / predictions.path("dae")).read_bytes()
 
 
 def test_catalogue_keeps_the_most_rated_movies_ties_to_the_lower_id():
@@ -174,11 +189,9 @@ def test_a_catalogue_is_stored_only_when_capped_and_reads_back_as_it_was():
         assert again.n_movies == 6
 
 
-def test_a_capped_catalogue_trains_a_narrower_model_and_never_lists_the_others(tmp_path):
-    prepared, variant, model, _ = train_tiny(tmp_path, dataclasses.replace(tiny_variant(), max_movies=30))
-    export_predictions(model, prepared, E, tmp_path / "p.npz", variant)
-    save_model(model, tmp_path / "m.keras")
-    saved = load_predictions(tmp_path / "p.npz")
+def test_a_capped_catalogue_trains_a_narrower_model_and_never_lists_the_others(tmp_path, monkeypatch):
+    prepared, variant, model, _ = train_tiny(tmp_path, tiny_variant(max_movies=30))
+    saved = predictions.read(rank_and_save(tmp_path, prepared, variant, model))
     counts = np.bincount(prepared.train.movie, minlength=N_MOVIES)
     kept = np.sort(np.argsort(-counts, kind="stable")[:30])
     np.testing.assert_array_equal(saved["catalogue"], kept)
@@ -189,18 +202,18 @@ def test_a_capped_catalogue_trains_a_narrower_model_and_never_lists_the_others(t
     assert own_block_share(saved["top_users"], saved["top_movies"][:, :5]) > 0.9  # B's users still get B's kept movies
     user = BIG + 1
     stored = saved["top_movies"][int(np.searchsorted(saved["top_users"], user))]
-    on_demand, _ = serve.recommend(prepared, user, 20, tmp_path / "p.npz", tmp_path / "m.keras", None)
+    on_demand, _ = recommend(tmp_path, prepared, variant, user, 20, monkeypatch)
     rated = serve.rated_movies(prepared, user)
-    np.testing.assert_array_equal(on_demand[:5], stored[~np.isin(stored, rated)][:5])  # scored on demand as train scored
+    np.testing.assert_array_equal(on_demand[:5], stored[~np.isin(stored, rated)][:5])  # scored on demand as the rank stage scored
 
 
 @pytest.mark.parametrize("distribute", ["mirrored", "multi_worker"])
 def test_distributed_training_is_refused_in_one_line(distribute):
+    from movierec.stages.train import with_workers
+
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["variants"]["dae"]["train"]["distribute"] = distribute
-    from movierec.params import _check_consistency
-
     with pytest.raises(MovierecError, match=rf"variants\.dae: train\.distribute={distribute} is not supported for architecture multdae; set it to none"):
-        _check_consistency(parse_params(raw), "params.yaml")
-    with pytest.raises(MovierecError, match=r"^train --workers: variants\.dae: .*not supported for architecture multdae"):
-        PARAMS.with_distribution("dae", distribute, 2)  # the value came from the command line, not the file
+        parse_params(raw)
+    with pytest.raises(MovierecError, match=r"^train --workers: this variant's architecture trains in one process only"):
+        with_workers(multdae, PARAMS.variants["dae"].train, 2)  # the value came from the command line, not the file

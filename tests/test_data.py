@@ -115,12 +115,14 @@ def test_movies_file_is_validated_too(workdir, movielens):
     assert not (workdir / "data/content").exists()
 
 
-def test_bad_params_fail_before_work_through_the_real_cli(workdir):
-    write_params(workdir / "params.yaml", {"model": {"join": "sum"}})
-    result = run(["movierec", "prepare"], workdir, check=False)
+@pytest.mark.parametrize("command", [["movierec", "prepare"], ["python", "-m", "movierec.stages.prepare"]])
+def test_bad_params_fail_before_work_through_the_real_cli(workdir, command):
+    """A stage validates the blocks it reads (prepare: data and prepare) before any work."""
+    write_params(workdir / "params.yaml", {"prepare": {"test_size": 1.5}})
+    result = run(command, workdir, check=False)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "Error: params.yaml: model.join: 'sum' is not accepted; use one of concat, product"
+        "Error: params.yaml: prepare.test_size: 1.5 is out of range; accepted: (0, 1)"
     ]
     assert not (workdir / "data").exists()
 

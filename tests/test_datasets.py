@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import write_params
 from movierec import content, data, datasets
 from movierec.cli import cli
-from movierec.params import DataParams
+from movierec.params.data import DataParams
 
 # One logical dataset, written below in each release's own layout.
 RATINGS = [(1, 10, 4.0, 978300760), (1, 20, 3.0, 978300761), (2, 10, 5.0, 978300762), (3, 30, 1.0, 978300763)]

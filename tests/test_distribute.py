@@ -48,8 +48,8 @@ def test_only_multi_worker_reads_tf_config_to_decide_who_writes(monkeypatch):
 
 
 def test_workers_slices_cover_each_global_batch_once_in_order(monkeypatch):
+    from movierec.examples import rating_batches as batches
     from movierec.prepare import Split
-    from movierec.train import batches
 
     rows = Split(np.arange(23), np.arange(23) + 100, np.arange(23, dtype=np.float64))
     whole = [y.numpy().ravel() for _, y in batches(rows, 8, seed=3)]
@@ -97,6 +97,7 @@ def _outputs(root):
 
 
 def _test_rmse(root, variant):
+    run(["movierec", "rank", variant], root)
     run(["movierec", "evaluate", variant], root)
     return json.loads((root / "metrics" / "eval" / f"{variant}.json").read_text())["rmse"]
 
@@ -112,7 +113,8 @@ def test_two_local_workers_match_one_and_only_the_chief_writes(prepared_project,
     assert "Refitting" in launched.stdout  # early stopping and refit ran in the custom loop
     written = sorted(set(_outputs(prepared_project)) - set(before))
     assert written == sorted(set(_outputs(single)) - set(before))  # the same files, no worker copies or temp files
-    assert "data/models/mf_content.keras" in written and "metrics/train/mf_content/metrics.json" in written
+    assert "data/models/mf_content/model.keras" in written and "metrics/train/mf_content/metrics.json" in written
+    assert "data/models/mf_content/carve.keras" in written  # the model the rank stage chooses its prior with
 
     one, two = (json.loads((r / "metrics/timing/mf_content.json").read_text()) for r in (single, prepared_project))
     assert (one["epochs_run"], one["best_epoch"]) == (two["epochs_run"], two["best_epoch"])
@@ -122,28 +124,29 @@ def test_two_local_workers_match_one_and_only_the_chief_writes(prepared_project,
 
     import keras  # the chief's file reloads with no custom objects and holds one worker's weights and optimiser state
 
-    one, two = (keras.saving.load_model(r / "data/models/mf_content.keras") for r in (single, prepared_project))
+    one, two = (keras.saving.load_model(r / "data/models/mf_content/model.keras") for r in (single, prepared_project))
     assert int(two.optimizer.iterations) == int(one.optimizer.iterations) > 0
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp_path):
-    """On a cluster every host runs `movierec train` in its own checkout with its own TF_CONFIG (no
+    """On a cluster every host runs the train stage in its own checkout with its own TF_CONFIG (no
     launcher): the chief's folder gets the outputs, the other's stays as it was."""
     params = prepared_project / "params.yaml"
     params.write_text(params.read_text().replace("distribute: none", "distribute: multi_worker", 1))
+    run(["movierec", "recipe", "collab"], prepared_project)
     other = tmp_path / "other_host"
     shutil.copytree(prepared_project, other)
     before = _outputs(other)
     procs = [
-        subprocess.Popen(["movierec", "train", "collab"], cwd=cwd, env={**os.environ, "TF_CONFIG": config},
+        subprocess.Popen(["python", "-m", "movierec.stages.train", "collab"], cwd=cwd, env={**os.environ, "TF_CONFIG": config},
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for cwd, config in zip((prepared_project, other), distribute.local_tf_configs(2))
     ]
     logs = [proc.communicate(timeout=120)[0] for proc in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
-    assert (prepared_project / "data/models/collab.keras").is_file()
+    assert (prepared_project / "data/models/collab/model.keras").is_file()
     assert (prepared_project / "metrics/train/collab/plots/metrics/eval/loss.tsv").is_file()
     assert _outputs(other) == before
 
@@ -183,23 +186,22 @@ def _worker_pid(launcher: int, index: int) -> int:
 
 
 def test_mirrored_on_the_cpu_matches_the_default(movielens, tmp_path):
-    from movierec import data, models, prepare
-    from movierec.params import load_params
-    from movierec.train import fit, keras_predictor
+    import dataclasses
+
+    from movierec import data, prepare
+    from movierec.architectures import mf
+    from movierec.params.project import load_params
+    from movierec.scoring import keras_predictor
+    from movierec.training import regime
 
     write_params(tmp_path / "params.yaml", {})
-    params = load_params(tmp_path / "params.yaml")
+    variant = load_params(tmp_path / "params.yaml").variant("mf_content")
     split = prepare.prepare(data.load_ratings(movielens, min_rating=0, max_rating=5), test_size=0.15, seed=1)
-    variant = params.variant("mf_content")
     rmse = {}
     for kind in ("none", "mirrored"):
-        t = params.with_distribution("mf_content", kind, 1).variant("mf_content").train
-        t = type(t)(**{**t.__dict__, "epochs": 3, "early_stopping_patience": 0, "batch_size": 64})
-
-        def build(mean):
-            return models.mf(len(split.user_ids), len(split.movie_ids), variant.__class__(**{**variant.__dict__, "content": False}), mean, None)
-
-        model, _ = fit(build, split, t, tmp_path / f"live_{kind}")
+        t = dataclasses.replace(variant.train, distribute=kind, epochs=3, early_stopping_patience=0, batch_size=64)
+        settings = dataclasses.replace(variant.settings, content=False)
+        model = regime.fit(mf, settings, None, t, split, None, (0.0, 5.0), tmp_path / f"live_{kind}").model
         predicted = keras_predictor(model)(split.test.user, split.test.movie)
         rmse[kind] = float(np.sqrt(np.mean((predicted - split.test.rating) ** 2)))
         assert (tmp_path / f"live_{kind}" / "metrics.json").is_file()
@@ -211,8 +213,9 @@ def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(p
     params = prepared_project / "params.yaml"
     text = params.read_text().replace("distribute: none", "distribute: multi_worker", 1).replace("epochs: 2\n", "epochs: 200\n", 1)
     params.write_text(text)
+    run(["movierec", "recipe", "collab"], prepared_project)
     chief, peer = (
-        subprocess.Popen(["movierec", "train", "collab"], cwd=prepared_project, env={**os.environ, "TF_CONFIG": config},
+        subprocess.Popen(["python", "-m", "movierec.stages.train", "collab"], cwd=prepared_project, env={**os.environ, "TF_CONFIG": config},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for config in distribute.local_tf_configs(2)
     )

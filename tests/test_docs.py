@@ -73,7 +73,7 @@ def test_the_readme_names_the_model_recommend_serves_by_default():
     import json
 
     from movierec import serve
-    from movierec.params import load_params
+    from movierec.params.project import load_params
 
     p = load_params(REPO / "params.yaml")
     names = [*p.variants, *serve.SERVED_BASELINES]

@@ -28,13 +28,13 @@ def eval_metrics(root, variant):
 def test_repro_then_experiment_reruns_only_training(project):
     root, env = project
     first = run(["dvc", "repro"], root, env)
-    assert stages_run(first.stdout) >= {"download", "prepare", "embed", "align", "train@collab", "train@hybrid", "evaluate@collab", "evaluate@hybrid"}
+    assert stages_run(first.stdout) >= {"download", "prepare", "embed", "align", "recipe@collab", "train@collab", "train@hybrid", "rank@collab", "evaluate@collab", "evaluate@hybrid"}
     counts = json.loads((root / "metrics/data.json").read_text())
     assert counts["n_users"] == 60 and counts["n_movies"] == 45
     for variant in ("collab", "hybrid"):
         scores = eval_metrics(root, variant)
         assert 0 < scores["rmse"] < 2.5 and 0 < scores["mae"] <= scores["rmse"]
-    assert (root / "data/models/collab.keras").is_file() and (root / "data/predictions/collab.npz").is_file()
+    assert (root / "data/models/collab/model.keras").is_file() and (root / "data/predictions/collab.npz").is_file()
 
     shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], root, env).stdout))
     for name in ("collab", "hybrid", "mf_content", "bias", "most_popular", "global_mean"):
@@ -55,12 +55,84 @@ def test_repro_then_experiment_reruns_only_training(project):
         assert not _imports_tensorflow(command, root, env), command  # only train pays TensorFlow's start-up
 
     git_commit(root, "baseline")
+    _check_what_each_edit_reruns(root, env)
     exp = run(["dvc", "exp", "run", "-S", "model.join=product"], root, env)
     ran = stages_run(exp.stdout)
-    assert {"train@collab", "train@hybrid", "evaluate@collab"} <= ran, ran
+    assert {"train@collab", "train@hybrid", "rank@collab", "evaluate@collab"} <= ran, ran
     assert not ran & {"download", "prepare", "embed", "align", "baselines"}, ran  # nothing before train reruns
+    assert not {s for s in ran if s.endswith(("@mf_content", "@dae")) and not s.startswith("recipe@")}, ran  # nor the variants that share no `model`
     table = json.loads(run(["dvc", "exp", "show", "--json"], root, env).stdout)
     assert "rmse" in json.dumps(table) and "product" in json.dumps(table)
+
+
+VARIANTS = ("collab", "hybrid", "mf_content", "dae")
+JUDGING = {f"{stage}@{v}" for stage in ("rank", "evaluate") for v in VARIANTS} | {"baselines", "report"}
+
+
+def _set_param(key: str, value):
+    def edit(root):
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        *path, last = key.split(".")
+        block = params
+        for part in path:
+            block = block[part]
+        block[last] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return edit
+
+
+def _replace_in(relative: str, old: str, new: str):
+    def edit(root):
+        text = (root / relative).read_text()
+        assert old in text, f"{relative} no longer holds {old!r}: update the test"
+        (root / relative).write_text(text.replace(old, new, 1))
+    return edit
+
+
+def _append_comment(*relatives: str):
+    def edit(root):
+        for relative in relatives:
+            (root / relative).write_text((root / relative).read_text() + "# an edit that changes no output\n")
+    return edit
+
+
+# The issue's acceptance table: an edit, and exactly the stages `dvc repro` then runs, once the cheap
+# recipe stages have resolved the edit into each variant's fit settings (they rerun whenever a block
+# they read changes, and rewrite the same file when the variant's settings did not change).
+RERUN_TABLE = [
+    ("evaluate.relevance_threshold", _set_param("evaluate.relevance_threshold", 3.5), JUDGING),
+    ("evaluate.top_n", _set_param("evaluate.top_n", 40), JUDGING),
+    ("model.join", _set_param("model.join", "product"), {"train@collab", "train@hybrid"}),
+    ("train.batch_size", _set_param("train.batch_size", 16), {"train@collab", "train@hybrid"}),  # mf_content and dae set their own
+    ("a variant's popularity_prior", _set_param("variants.dae.popularity_prior", 0.2), {"rank@dae", "report"}),
+    ("baselines.ease_reg", _set_param("baselines.ease_reg", 300.0), {"baselines"}),
+    ("recommend's help", _replace_in("src/movierec/cli.py", "A userId from ratings.csv.", "A userId of ratings.csv."), set()),
+    ("serve.py, synth.py, drift.py", _append_comment("src/movierec/serve.py", "src/movierec/synth.py", "src/movierec/drift.py"), set()),
+    ("report.py", _append_comment("src/movierec/report.py"), {"report"}),
+    ("the evaluate block's validation message", _replace_in("src/movierec/params/evaluate.py", "must not exceed", "may not exceed"), JUDGING),
+    ("the embed block's validation", _append_comment("src/movierec/params/embed.py"), {"embed", "align"}),
+]
+
+
+def _stages_to_rerun(root, env) -> tuple[set[str], set[str]]:
+    """(what `dvc status` lists right after an edit, what it lists once the recipe stages have run)."""
+    first = set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+    recipes = sorted(s for s in first if s.startswith("recipe@"))
+    if recipes:
+        run(["dvc", "repro", "--single-item", *recipes], root, env)
+    return first, set(json.loads(run(["dvc", "status", "--json"], root, env).stdout))
+
+
+def _check_what_each_edit_reruns(root, env):
+    assert _stages_to_rerun(root, env) == (set(), set())
+    for name, edit, expected in RERUN_TABLE:
+        edit(root)
+        first, then = _stages_to_rerun(root, env)
+        assert then == expected, f"{name}: reruns {sorted(then)}, expected {sorted(expected)}"
+        assert not {s for s in first if s.startswith("train@")} - expected, f"{name}: dvc status lists fits {sorted(first)}"
+        run(["git", "checkout", "--", "."], root, env)
+        run(["dvc", "checkout", "--quiet"], root, env)
+        assert _stages_to_rerun(root, env) == (set(), set()), name
 
 
 def test_invalid_experiment_value_fails_before_any_work(project):
@@ -68,7 +140,7 @@ def test_invalid_experiment_value_fails_before_any_work(project):
     result = run(["dvc", "exp", "run", "-S", "model.join=sum"], root, env, check=False)
     assert result.returncode != 0
     assert "model.join: 'sum' is not accepted; use one of concat, product" in result.stdout + result.stderr
-    assert not (root / "data/raw").exists()
+    assert not (root / "data/raw").exists()  # the recipe stages run first
 
 
 def _start_and_kill_mid_epoch(cmd, root, env, sig):
@@ -92,16 +164,16 @@ def test_interrupted_training_leaves_no_model_and_repro_recovers_the_same_metric
     run(["dvc", "repro"], root, env)
     git_commit(root, "reference results")
     reference = eval_metrics(root, "collab")
-    model = root / "data/models/collab.keras"
+    model = root / "data/models/collab"
 
     _start_and_kill_mid_epoch(["movierec", "train", "collab"], root, env, signal.SIGTERM)
     _start_and_kill_mid_epoch(["dvc", "repro", "--force", "--single-item", "train@collab"], root, env, signal.SIGKILL)
     assert not model.exists()
     assert not list((root / "data/models").glob("*collab*"))  # no temp file either
-    assert not list((root / "data/predictions").glob("*collab*"))
+    assert [p.name for p in (root / "data/predictions").glob("*collab*")] == ["collab.npz"]  # the rank stage's, from before
 
     run(["dvc", "repro"], root, env)
-    assert model.is_file()
+    assert (model / "model.keras").is_file()
     assert eval_metrics(root, "collab") == reference
     assert not [p for p in (root / "metrics").rglob("*") if p.name.endswith(".tmp")]
     assert "match HEAD" in run(["movierec", "check-drift"], root, env).stdout
@@ -145,7 +217,7 @@ def _check_serving_commands(root, env):
     ratings = (root / "data/raw/movielens/ratings.csv").read_text().splitlines()[1:]
     rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == "1"}
     assert not rated & {r["movieId"] for r in rows}
-    # ranked by predicted rating + the popularity prior train chose, showing the predicted rating
+    # ranked by predicted rating + the popularity prior the rank stage chose, showing the predicted rating
     stored = np.load(root / "data/predictions/mf_content.npz")
     movie_ids = np.load(root / "data/prepared/ids.npz")["movie_ids"]
     prior = stored["ranking_prior"][np.searchsorted(movie_ids, [r["movieId"] for r in rows])] if "ranking_prior" in stored else 0.0
@@ -190,9 +262,9 @@ def test_a_teammate_pulls_results_and_experiments_instead_of_training(make_proje
     run(["dvc", "exp", "push", "origin", "bias-reg-4"], root, env)
 
     run(["git", "clone", "-q", str(origin), str(clone)], tmp_path, env)
-    assert not (clone / "data/models/collab.keras").exists()
+    assert not (clone / "data/models/collab/model.keras").exists()
     run(["dvc", "pull"], clone, env)
-    assert (clone / "data/models/collab.keras").read_bytes() == (root / "data/models/collab.keras").read_bytes()
+    assert (clone / "data/models/collab/model.keras").read_bytes() == (root / "data/models/collab/model.keras").read_bytes()
     mine = run(["movierec", "recommend", "--user", "1", "--json"], root, env).stdout
     assert json.loads(run(["movierec", "recommend", "--user", "1", "--json"], clone, env).stdout) == json.loads(mine)
     assert run(["movierec", "similar", "film 0, the", "-k", "3"], clone, env).returncode == 0
@@ -206,7 +278,7 @@ def test_a_teammate_pulls_results_and_experiments_instead_of_training(make_proje
 
 
 ALL_STAGES = {"download", "prepare", "embed", "align", "baselines", "report"} | {
-    f"{stage}@{variant}" for stage in ("train", "evaluate", "explore") for variant in ("collab", "hybrid", "mf_content", "dae")
+    f"{stage}@{variant}" for stage in ("recipe", "train", "rank", "evaluate", "explore") for variant in ("collab", "hybrid", "mf_content", "dae")
 }
 
 
@@ -254,3 +326,26 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     for query in ("Picture 0 (1950)", "Picture 5 (1955)"):
         near = json.loads(run(["movierec", "similar", query, "-k", "5", "--min-ratings", "0", "--json"], root, env).stdout)
         assert len(near) == 5 and query not in {r["title"] for r in near}
+
+
+def test_an_architecture_added_as_one_module_runs_through_every_stage(make_project):
+    """Adding an architecture is adding a module and a params.yaml entry: a toy one, registered from
+    the tests, trains, ranks, evaluates, explores and is served by the real stages and commands."""
+    root, env = make_project(only=("collab",))
+    (root / "src/movierec/architectures/toy.py").write_text((REPO / "tests/toy_architecture.py").read_text())
+    env = {**env, "PYTHONPATH": str(root / "src")}  # the project's own copy of the package, with the toy in it
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["variants"]["toy"] = {"architecture": "toy", "shared": "train", "l2": 1e-4, "popularity_prior": 0.0}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git_commit(root, "a toy architecture")
+    ran = stages_run(run(["dvc", "repro"], root, env).stdout)
+    assert {f"{stage}@toy" for stage in ("recipe", "train", "rank", "evaluate", "explore")} <= ran, ran
+    metrics = eval_metrics(root, "toy")
+    assert 0 < metrics["rmse"] < 2.5 and metrics["n_params"] == (60 + 45) * 3 and 0 <= metrics["ndcg_at_10"] <= 1
+    assert "| toy |" in (root / "metrics/report.md").read_text()
+    ratings = (root / "data/raw/movielens/ratings.csv").read_text().splitlines()[1:]
+    rated = {int(line.split(",")[1]) for line in ratings if line.split(",")[0] == "1"}
+    for k in (5, 30):  # from its stored list, then scored on demand with its Keras model
+        rows = json.loads(run(["movierec", "recommend", "--user", "1", "-k", str(k), "--variant", "toy", "--json"], root, env).stdout)
+        assert len(rows) == min(k, 45 - len(rated)) and not rated & {r["movieId"] for r in rows}
+        assert np.all(np.diff([r["predicted_rating"] for r in rows]) <= 1e-6)

@@ -3,13 +3,23 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from movierec import models
+from movierec import lists, predictions
+from movierec.architectures import collab, mf
+from movierec.architectures.collab import ModelParams
 from movierec.errors import MovierecError
-from movierec.params import MFVariant, ModelParams, load_params
+from movierec.examples import ModelInputs
+from movierec.params.project import load_params
 
 PARAMS = load_params(REPO / "params.yaml")
 COLLAB = PARAMS.variants["collab"]
 HYBRID = PARAMS.variants["hybrid"]
+
+
+def build(variant, model=PARAMS.model, *, n_users, n_movies, rating_range=(0.0, 5.0), content=None, global_mean=0.0, settings=None):
+    """`variant`'s model (with other `settings` if given), as the train stage builds it."""
+    shared = model if variant.module.SHARED == "model" else None
+    inputs = ModelInputs(n_users, n_movies, rating_range, content, global_mean)
+    return variant.module.build(settings or variant.settings, shared, inputs)
 
 
 def notebook_collab_params(n_users, n_movies, emb, join):
@@ -19,13 +29,13 @@ def notebook_collab_params(n_users, n_movies, emb, join):
 
 @pytest.mark.parametrize("join", ["concat", "product"])
 def test_collab_has_the_notebooks_parameter_count(join):
-    net = models.build(COLLAB, ModelParams(join=join, embedding_size=50, l2=1e-6), n_users=7, n_movies=11, rating_range=(0.0, 5.0))
+    net = build(COLLAB, ModelParams(join=join, embedding_size=50, l2=1e-6), n_users=7, n_movies=11, rating_range=(0.0, 5.0))
     assert net.count_params() == notebook_collab_params(7, 11, 50, join)
 
 
 def test_hybrid_content_is_frozen_and_survives_save_and_load(tmp_path):
     content = np.random.default_rng(0).normal(size=(11, 4)).astype(np.float32)
-    net = models.build(HYBRID, ModelParams(join="concat", embedding_size=5, l2=1e-6), n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content)
+    net = build(HYBRID, ModelParams(join="concat", embedding_size=5, l2=1e-6), n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content)
     layer = net.get_layer("content_embedding")
     assert not layer.trainable
     np.testing.assert_array_equal(layer.get_weights()[0], content)
@@ -40,7 +50,7 @@ def test_hybrid_content_is_frozen_and_survives_save_and_load(tmp_path):
 
 
 def test_output_stays_in_rating_range():
-    net = models.build(COLLAB, ModelParams(join="product", embedding_size=3, l2=0.0), n_users=4, n_movies=4, rating_range=(1.0, 3.0))
+    net = build(COLLAB, ModelParams(join="product", embedding_size=3, l2=0.0), n_users=4, n_movies=4, rating_range=(1.0, 3.0))
     pred = net.predict([np.arange(4), np.arange(4)], verbose=0)
     assert (pred >= 1.0).all() and (pred <= 3.0).all()
 
@@ -48,8 +58,8 @@ def test_output_stays_in_rating_range():
 @pytest.mark.parametrize("with_content", [True, False])
 def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_content):
     content = np.random.default_rng(1).normal(size=(11, 4)).astype(np.float32)
-    variant = MFVariant(architecture="mf", shared="train", factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content, popularity_prior=0.0, train=PARAMS.train)
-    net = models.build(variant, PARAMS.model, n_users=7, n_movies=11, rating_range=(0.0, 5.0), content=content, global_mean=3.5)
+    settings = mf.Settings(factors=3, l2_factors=0.1, l2_biases=0.01, l2_content=1e-4, content=with_content)
+    net = build(PARAMS.variants["mf_content"], n_users=7, n_movies=11, content=content, global_mean=3.5, settings=settings)
     u, m = np.array([2, 5]), np.array([1, 10])
     w = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}
     q = w["movie_embedding"][0][m]
@@ -63,35 +73,32 @@ def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_conten
 
 
 def test_movie_vectors_are_the_learned_movie_embedding():
-    net = models.build(COLLAB, ModelParams(join="product", embedding_size=5, l2=0.0), n_users=3, n_movies=7, rating_range=(0.5, 5.0))
-    learned = models.movie_vectors(net)
+    net = build(COLLAB, ModelParams(join="product", embedding_size=5, l2=0.0), n_users=3, n_movies=7, rating_range=(0.5, 5.0))
+    learned = collab.movie_vectors(net, COLLAB.settings, None)
     assert learned.shape == (7, 5)
     np.testing.assert_array_equal(learned, net.get_layer("movie_embedding").get_weights()[0])
-    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="plain")
-    with pytest.raises(MovierecError, match="'plain' has no 'movie_embedding' layer"):
-        models.movie_vectors(other)
 
 
 def test_mf_movie_vectors_include_the_content_projection():
     content = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
-    net = models.build(PARAMS.variants["mf_content"], PARAMS.model, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
+    variant = PARAMS.variants["mf_content"]
+    net = build(variant, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
     q = net.get_layer("movie_embedding").get_weights()[0]
     w = net.get_layer("content_projection").get_weights()[0]
-    np.testing.assert_allclose(models.movie_vectors(net), q + content @ w, rtol=1e-6)
+    np.testing.assert_allclose(mf.movie_vectors(net, variant.settings, None), q + content @ w, rtol=1e-6)
 
 
 @pytest.mark.parametrize("variant, prior", [("collab", 0.0), ("mf_content", 0.0), ("mf_content", 0.75)])
 def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_path):
     """The lists rank by predicted rating + the popularity prior, and keep the predicted ratings."""
-    from movierec.evaluate import FACTOR_KEYS, load_predictions
-    from movierec.params import EvaluateParams
+    from movierec.params.evaluate import EvaluateParams
     from movierec.prepare import Prepared, Split
     from movierec.scoring import factor_scorer
-    from movierec.train import export_predictions
 
     n_users, n_movies = 7, 11
     content = np.random.default_rng(1).normal(size=(n_movies, 4)).astype(np.float32)
-    net = models.build(PARAMS.variants[variant], PARAMS.model, n_users=n_users, n_movies=n_movies, rating_range=(0.0, 5.0), content=content, global_mean=3.0)
+    v = PARAMS.variants[variant]
+    net = build(v, n_users=n_users, n_movies=n_movies, content=content, global_mean=3.0)
     if variant == "mf_content":  # non-zero biases, so the factor tables are really checked
         for name in ("user_bias", "movie_bias"):
             layer = net.get_layer(name)
@@ -102,8 +109,8 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=4, max_users=0, seed=0)
     train = Split(np.concatenate([train.user, [1, 2, 3, 5]]), np.concatenate([train.movie, [7, 7, 7, 3]]), np.full(12, 3.0))
     prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)  # movie 7 rated 4 times, 3 twice
-    export_predictions(net, prepared, e, tmp_path / "p.npz", PARAMS.variants[variant], prior_weight=prior)
-    saved = load_predictions(tmp_path / "p.npz")
+    predictions.write(tmp_path / "p.npz", lists.predictions(v.module, net, v.settings, prepared, e, prior))
+    saved = predictions.read(tmp_path / "p.npz")
     users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)
     expected = net.predict([users, movies], verbose=0).reshape(n_users, n_movies)
     ranked = expected + (prior * np.log1p(np.bincount(train.movie, minlength=n_movies))).astype(np.float32)
@@ -118,22 +125,58 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
         np.testing.assert_array_equal(saved["top_movies"][row], best)
         np.testing.assert_allclose(saved["top_scores"][row], expected[user, best], rtol=1e-6)
     assert saved["top_movies"].dtype == np.int32 and saved["top_movies"].shape == (3, 4)
-    np.testing.assert_array_equal(saved["movie_vectors"], models.movie_vectors(net))
+    np.testing.assert_array_equal(saved["movie_vectors"], v.module.movie_vectors(net, v.settings, prepared))
     assert int(saved["n_params"]) == net.count_params()
     if variant == "mf_content":  # what recommend scores any user with, without Keras
         score = factor_scorer(float(saved["offset"]), saved["user_bias"], saved["movie_bias"], saved["user_factors"], saved["movie_vectors"])
         np.testing.assert_allclose(score(np.arange(n_users)), expected, rtol=1e-5, atol=1e-5)  # float32, another summation order
     else:
-        assert not set(FACTOR_KEYS) & set(saved)
-    only = load_predictions(tmp_path / "p.npz", "movie_vectors")
+        assert not {"offset", "user_bias", "movie_bias", "user_factors"} & set(saved)
+    only = predictions.read(tmp_path / "p.npz", "movie_vectors")
     assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
-    export_predictions(net, prepared, e, tmp_path / "again.npz", PARAMS.variants[variant], prior_weight=prior)
+    predictions.write(tmp_path / "again.npz", lists.predictions(v.module, net, v.settings, prepared, e, prior))
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 
 def test_missing_predictions_file_says_how_to_get_it(tmp_path):
-    from movierec.evaluate import load_predictions
-
     with pytest.raises(MovierecError, match=r"p\.npz: not found; run `dvc repro` first"):
-        load_predictions(tmp_path / "p.npz")
+        predictions.read(tmp_path / "p.npz")
+
+
+RATING_MODEL = {"top_users": np.array([0, 2], np.int32), "top_movies": np.array([[1, -1], [0, 1]], np.int32),
+                "top_scores": np.array([[3.5, np.nan], [4.0, 2.5]], np.float32), "n_params": np.int64(12),
+                "test_predictions": np.array([3.0, 4.5], np.float32), "movie_vectors": np.ones((3, 2), np.float32),
+                "ranking_prior": np.array([0.1, 0.0, 0.2], np.float32)}
+KINDS = {
+    "rating model": RATING_MODEL,
+    "matrix factorisation": {**RATING_MODEL, "offset": np.float32(3.5), "user_bias": np.zeros(3, np.float32),
+                             "movie_bias": np.zeros(3, np.float32), "user_factors": np.ones((3, 2), np.float32)},
+    "history ranker": {key: RATING_MODEL[key] for key in ("top_users", "top_movies", "top_scores", "n_params", "movie_vectors")}
+    | {"history_weighting": np.array([4.0, 0.0], np.float32), "catalogue": np.array([0, 2], np.int32)},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_predictions_round_trip_for_each_model_kind(tmp_path, kind):
+    predictions.write(tmp_path / "p.npz", KINDS[kind])
+    back = predictions.read(tmp_path / "p.npz")
+    assert list(back) == list(KINDS[kind])  # the order written, so the same arrays give the same bytes
+    for key, value in KINDS[kind].items():
+        np.testing.assert_array_equal(back[key], value)
+        assert back[key].dtype == predictions.SCHEMA[key]
+
+
+def test_predictions_off_the_schema_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="missing \\['n_params'\\]"):
+        predictions.write(tmp_path / "p.npz", {k: v for k, v in RATING_MODEL.items() if k != "n_params"})
+    with pytest.raises(ValueError, match="wrong dtype \\['top_scores'\\]"):
+        predictions.write(tmp_path / "p.npz", {**RATING_MODEL, "top_scores": RATING_MODEL["top_scores"].astype(np.float64)})
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_a_file_missing_a_key_is_one_line_naming_file_and_key(tmp_path):
+    predictions.write(tmp_path / "p.npz", KINDS["history ranker"])
+    with pytest.raises(MovierecError) as err:
+        predictions.read(tmp_path / "p.npz", "top_users", "test_predictions")
+    assert str(err.value).startswith(f"{tmp_path / 'p.npz'}: no 'test_predictions' array") and "\n" not in str(err.value)

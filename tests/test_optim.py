@@ -1,17 +1,16 @@
 import keras
 import numpy as np
 
-from conftest import REPO
-from movierec import models
+from movierec.architectures import collab
+from movierec.examples import ModelInputs
 from movierec.optim import FusedAdam, make_optimizer, to_stock_adam
-from movierec.params import ModelParams, load_params
 
-COLLAB = load_params(REPO / "params.yaml").variants["collab"]
+COLLAB = collab.Settings(dense=[10], dropout=[0.05, 0.5])
 
 
 def trained(optimizer: str, steps_per_execution: int = 1, seed: int = 0):
     keras.utils.set_random_seed(seed)
-    net = models.build(COLLAB, ModelParams(join="concat", embedding_size=4, l2=1e-3), n_users=20, n_movies=30, rating_range=(0.0, 5.0))
+    net = collab.build(COLLAB, collab.ModelParams(join="concat", embedding_size=4, l2=1e-3), ModelInputs(20, 30, (0.0, 5.0), None, 0.0))
     net.compile(loss="mse", optimizer=make_optimizer(optimizer, 0.01), steps_per_execution=steps_per_execution)
     rng = np.random.default_rng(0)
     u, m, y = rng.integers(0, 20, 256), rng.integers(0, 30, 256), rng.uniform(0.5, 5, 256)

@@ -2,7 +2,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from movierec.params import ParamsError, load_params, parse_params
+from movierec.params.core import ParamsError
+from movierec.params.project import load_params, parse_params
 
 
 def raw():
@@ -92,11 +93,9 @@ def test_ranking_k_cannot_exceed_the_stored_list_length(tmp_path):
 
 @pytest.mark.parametrize("value, grid", [(0.5, [0.5]), (2, [2.0]), ([0, 1.5, 3], [0.0, 1.5, 3.0])])
 def test_popularity_prior_is_one_number_or_a_list_to_choose_from(value, grid):
-    from movierec.params import ranking_weight_grid
-
     params = raw()
     params["variants"]["mf_content"]["popularity_prior"] = value
-    assert ranking_weight_grid(parse_params(params).variants["mf_content"]) == grid
+    assert parse_params(params).variants["mf_content"].popularity_prior == grid
 
 
 @pytest.mark.parametrize("value, message", [

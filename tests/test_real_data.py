@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from conftest import REPO, require_shared_data, write_params
 from movierec import data
 from movierec.cli import cli
-from movierec.params import load_params
+from movierec.params.project import load_params
 
 pytestmark = pytest.mark.slow
 

@@ -15,13 +15,14 @@ import pytest
 from conftest import REPO, git_commit, require_shared_data, run, write_params
 
 # Outputs of each stage that must be bitwise identical (the .keras zip holds its save time; its
-# weights are what the predictions file is computed from).
+# weights are what the rank stage's predictions file is computed from).
 STAGE_OUTPUTS = {
     "prepare": ["data/prepared", "metrics/data.json"],
     "embed": ["data/content/embeddings.npz"],
     "align": ["data/features/content.npy", "metrics/align.json"],
     "baselines": ["metrics/eval/bias.json", "metrics/eval/most_popular.json", "metrics/predictions/bias.csv"],
-    "train collab": ["data/predictions/collab.npz", "metrics/train/collab"],
+    "train collab": ["metrics/train/collab"],
+    "rank collab": ["data/predictions/collab.npz"],
 }
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from movierec import baselines, evaluate, ranking, scoring
 from movierec.errors import MovierecError
-from movierec.params import BaselineParams, EvaluateParams
+from movierec.params.baselines import BaselineParams
+from movierec.params.evaluate import EvaluateParams
 from movierec.prepare import Prepared, Split
 from movierec.progress import Progress
 

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec import scoring, serve
+from movierec import predictions, scoring, serve
+from movierec.architectures import collab, mf
 from movierec.errors import MovierecError
 from movierec.prepare import Prepared, Split
 
@@ -10,8 +11,10 @@ N_USERS, N_MOVIES = 6, 30
 
 
 @pytest.fixture
-def setup(tmp_path):
-    """A factor model; users 0-2 have stored top lists of 8 (computed against train only), 3-5 do not."""
+def setup(tmp_path, monkeypatch):
+    """A factor model's predictions file in a project folder (the working directory); users 0-2 have
+    stored top lists of 8 (computed against train only), 3-5 do not."""
+    monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     user_factors = rng.normal(size=(N_USERS, 3)).astype(np.float32)
     movie_vectors = rng.normal(size=(N_MOVIES, 3)).astype(np.float32)
@@ -25,9 +28,9 @@ def setup(tmp_path):
     rated = scoring.RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, N_USERS)
     listed = np.array([0, 1, 2])
     top_movies, top_scores = scoring.top_k_of_users(score, listed, N_MOVIES, rated, 8)
-    path = tmp_path / "p.npz"
-    np.savez(path, top_users=listed.astype(np.int32), top_movies=top_movies, top_scores=top_scores, movie_vectors=movie_vectors,
-             offset=np.float32(3.0), user_bias=user_bias, movie_bias=movie_bias, user_factors=user_factors)
+    path = predictions.path("p")
+    predictions.write(path, dict(top_users=listed.astype(np.int32), top_movies=top_movies, top_scores=top_scores, n_params=np.int64(1),
+                                 movie_vectors=movie_vectors, offset=np.float32(3.0), user_bias=user_bias, movie_bias=movie_bias, user_factors=user_factors))
     return prepared, score, path
 
 
@@ -39,7 +42,7 @@ def test_recommend_gives_the_best_unrated_movies_clipped_to_the_scale(setup, mon
     calls = []
     scorer = serve._on_demand_scorer
     monkeypatch.setattr(serve, "_on_demand_scorer", lambda *args: calls.append(args) or scorer(*args))
-    picks, ratings = serve.recommend(prepared, user, k, path, path.with_suffix(".keras"), (1.0, 4.0))
+    picks, ratings = serve.recommend(prepared, user, k, serve.Served("p", mf), (1.0, 4.0))
     rated = serve.rated_movies(prepared, user)
     unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
     raw = np.asarray(score(np.array([user])), np.float32)[0]
@@ -60,8 +63,8 @@ def test_recommend_ranks_with_the_stored_popularity_prior_and_shows_predicted_ra
     with np.load(path) as f:
         stored = {**{k: f[k] for k in f.files}, "top_movies": top_movies, "ranking_prior": prior}
     stored["top_scores"] = np.take_along_axis(np.asarray(score(np.array([0, 1, 2])), np.float32), top_movies, axis=1)
-    np.savez(tmp_path / "prior.npz", **stored)
-    picks, ratings = serve.recommend(prepared, user, 4, tmp_path / "prior.npz", tmp_path / "m.keras", None)
+    predictions.write(predictions.path("prior"), stored)
+    picks, ratings = serve.recommend(prepared, user, 4, serve.Served("prior", mf), (0.0, 10.0))
     unrated = np.setdiff1d(np.arange(N_MOVIES), serve.rated_movies(prepared, user))
     raw = np.asarray(score(np.array([user])), np.float32)[0]
     best = unrated[np.argsort(-(raw + prior)[unrated], kind="stable")][:4]
@@ -70,12 +73,12 @@ def test_recommend_ranks_with_the_stored_popularity_prior_and_shows_predicted_ra
     np.testing.assert_allclose(ratings, raw[best], rtol=1e-6)  # the predicted ratings, not the ranking scores
 
 
-def test_without_factor_tables_or_a_model_recommend_says_how_to_get_one(setup, tmp_path):
+def test_without_its_fitted_model_recommend_says_how_to_get_one(setup):
     prepared, _, path = setup
-    with np.load(path) as f:
-        np.savez(tmp_path / "nofactors.npz", **{k: f[k] for k in ("top_users", "top_movies", "top_scores", "movie_vectors")})
-    with pytest.raises(MovierecError, match=r"missing\.keras: not found; run `dvc repro` first"):
-        serve.recommend(prepared, 5, 3, tmp_path / "nofactors.npz", tmp_path / "missing.keras", (1.0, 4.0))
+    stored = predictions.read(path, "top_users", "top_movies", "top_scores", "n_params", "movie_vectors")
+    predictions.write(predictions.path("nomodel"), stored)
+    with pytest.raises(MovierecError, match=r"data/models/nomodel/model\.keras: not found; run `dvc repro` first"):
+        serve.recommend(prepared, 5, 3, serve.Served("nomodel", collab), (1.0, 4.0))  # collab needs its Keras model on demand
 
 
 def test_similar_never_returns_the_query_and_finds_it_by_title():
@@ -100,17 +103,19 @@ def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_o
     assert serve.best_variant(evaluations) == "a"
     assert serve.best_variant({**evaluations, "ease": {"ndcg_at_10": 0.35}}) == "ease"  # a served baseline competes
     assert serve.best_variant(evaluations, by="rmse") == "b"
-    assert serve.is_rating_model(evaluations["b"]) and not serve.is_rating_model(evaluations["r"])
     with pytest.raises(MovierecError, match="no evaluated model"):
         serve.best_variant({"a": None})
 
 
 @pytest.fixture(params=[N_MOVIES, 10], ids=["every movie", "10 most-rated"])
-def ease_files(tmp_path, request):
-    """EASE fitted and stored by the baselines stage's code: users 0-2 ranked (stored lists of 8), 3-5 not;
-    over every movie, or capped by `ease_max_movies` (the others ranked last)."""
+def ease_files(tmp_path, request, monkeypatch):
+    """EASE fitted and stored by the baselines stage's code in a project folder (the working directory):
+    users 0-2 ranked (stored lists of 8), 3-5 not; over every movie, or capped by `ease_max_movies`
+    (the others ranked last)."""
+    monkeypatch.chdir(tmp_path)
     from movierec import baselines
-    from movierec.params import BaselineParams, EvaluateParams
+    from movierec.params.baselines import BaselineParams
+    from movierec.params.evaluate import EvaluateParams
 
     rng = np.random.default_rng(3)
     pairs = [(u, m) for u in range(N_USERS) for m in rng.choice(N_MOVIES, 12, replace=False)]
@@ -124,20 +129,20 @@ def ease_files(tmp_path, request):
                        ease_score_low_weight=0.5, ease_max_movies=request.param)
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=8, max_users=0, seed=0)
     evaluations, served = baselines.evaluate_baselines(prepared, b, e, (0.0, 5.0))
-    baselines.save_ease(served, tmp_path / "ease.npz", tmp_path / "ease.npy")
+    baselines.save_ease(served, predictions.path("ease"), baselines.EASE_WEIGHTS)
     assert served.users.tolist() == [0, 1, 2] and evaluations["ease"][0]["n_users_evaluated"] == 3
-    return prepared, served.model, tmp_path / "ease.npz", tmp_path / "ease.npy"
+    return prepared, served.model, predictions.path("ease"), baselines.EASE_WEIGHTS
 
 
 @pytest.mark.parametrize("user, k, on_demand", [(0, 3, False), (1, 8, True), (4, 5, True), (5, 18, True)])
 def test_recommend_serves_ease_from_its_stored_lists_or_its_weights_alike(ease_files, monkeypatch, user, k, on_demand):
     """The served lists are EASE's own (history weighted as evaluated, rated movies never shown), from
     the stored list or, on demand, from the memory-mapped weights, with no TensorFlow either way."""
-    prepared, model, predictions, weights = ease_files
+    prepared, model, stored, weights = ease_files
     calls = []
     scorer = serve._on_demand_scorer
     monkeypatch.setattr(serve, "_on_demand_scorer", lambda *args: calls.append(args) or scorer(*args))
-    picks, scores = serve.recommend(prepared, user, k, predictions, weights, None)
+    picks, scores = serve.recommend(prepared, user, k, serve.Served("ease"), (0.0, 5.0))
     rated = serve.rated_movies(prepared, user)
     unrated = np.setdiff1d(np.arange(N_MOVIES), rated)
     raw = model.score_users(np.array([user]))[0]
@@ -149,7 +154,7 @@ def test_recommend_serves_ease_from_its_stored_lists_or_its_weights_alike(ease_f
     capped = model.catalogue.capped
     assert bool(calls) == (on_demand and not (capped and user <= 2))  # capped, a stored list holds all it scores
     assert model.history_weighting == (4.0, 0.5) and set(np.unique(model.history.data)) == {0.5, 1.0}
-    assert ("catalogue" in np.load(predictions)) == capped and np.load(weights).shape == (len(model.catalogue.movies),) * 2
+    assert ("catalogue" in np.load(stored)) == capped and np.load(weights).shape == (len(model.catalogue.movies),) * 2
 
 
 def test_an_unknown_model_name_lists_what_the_command_serves_and_suggests_one():

@@ -1,9 +1,9 @@
-"""dvc.yaml must declare, for every stage, each project module its command imports (directly or
-indirectly), so that a change to any of them reruns the stage. Computed from the code, so it cannot rot."""
+"""dvc.yaml must declare, for every stage, exactly the project modules its entry imports (directly or
+indirectly): a change to any of them reruns the stage, a change to anything else does not. Computed
+from the code, so it cannot rot. A variant's architecture module is found by name at run time, so its
+stages list it through `${item.architecture}`, and its imports count too."""
 
 import ast
-import inspect
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,79 +11,80 @@ import yaml
 
 from conftest import REPO
 
-PACKAGE = REPO / "src" / "movierec"
+SRC = REPO / "src"
 
 
-def _imported_modules(tree: ast.AST) -> set[str]:
-    """Project modules named by any import in `tree` (module-level or inside functions)."""
+def module_file(name: str) -> Path | None:
+    """The file of project module `name` (dotted, e.g. movierec.stages.train), or None if not a project module."""
+    path = SRC.joinpath(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def imported_modules(name: str) -> set[str]:
+    """Project modules named by any import in module `name` (module-level or inside functions)."""
+    tree = ast.parse(module_file(name).read_text())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "movierec":
-                found |= {alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").is_file()}
-            elif node.module.startswith("movierec."):
-                found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == "movierec":
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names if module_file(f"{node.module}.{alias.name}")}
         elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("movierec.")}
-    return found
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "movierec"}
+    return {m for m in found if module_file(m)}
 
 
-def _module_closure(start: set[str]) -> set[str]:
+def closure(*start: str) -> set[str]:
+    """Every project module importing `start` runs, packages' __init__ included."""
     seen, todo = set(), list(start)
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        if name == "cli":  # its per-command imports are followed by command_closure
-            continue
-        todo += _imported_modules(ast.parse((PACKAGE / f"{name}.py").read_text()))
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a.b.c runs a and a.b first
+        todo += imported_modules(name)
     return seen
 
 
-def command_closure(command: str) -> set[str]:
-    """Modules a `movierec COMMAND` run imports: cli.py's module-level imports, the command's own
-    function and the cli.py helpers it calls (recursively), then everything those modules import."""
-    from movierec import cli
-
-    cli_tree = ast.parse((PACKAGE / "cli.py").read_text())
-    helpers = {node.name: node for node in cli_tree.body if isinstance(node, ast.FunctionDef)}
-    top_level = ast.Module(body=[n for n in cli_tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
-    modules = _imported_modules(top_level)
-    callback = cli.cli.commands[command].callback
-    todo, done = [ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(callback))))], set()
-    while todo:
-        tree = todo.pop()
-        modules |= _imported_modules(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id in helpers and node.id not in done:
-                done.add(node.id)
-                todo.append(helpers[node.id])
-    return _module_closure(modules) | {"cli"}
+def as_paths(modules: set[str]) -> set[str]:
+    return {str(module_file(m).relative_to(REPO)) for m in modules}
 
 
 def dvc_stages():
-    """(stage name, command word, declared deps) for every stage, foreach entries expanded by hand."""
+    """(stage name, entry module, architecture module or None, declared code deps) for every stage, foreach entries expanded."""
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for name, stage in spec["stages"].items():
-        body, keys = (stage["do"], list(params["variants"])) if "foreach" in stage else (stage, [None])
-        for key in keys:
-            deps = {str(d).replace("${key}", str(key)) for d in body.get("deps", [])}
-            yield (name if key is None else f"{name}@{key}"), body["cmd"].split()[1], deps
+        body, items = (stage["do"], params["variants"]) if "foreach" in stage else (stage, {None: {}})
+        for key, item in items.items():
+            deps = {str(d).replace("${key}", str(key)).replace("${item.architecture}", str(item.get("architecture"))) for d in body.get("deps", [])}
+            cmd = body["cmd"].split()
+            assert cmd[:2] == ["python", "-m"], f"{name}: cmd should run a stage entry with python -m"
+            architecture = f"movierec.architectures.{item['architecture']}" if "${item.architecture}" in body["cmd"] + " ".join(map(str, body.get("deps", []))) else None
+            yield (name if key is None else f"{name}@{key}"), cmd[2], architecture, {d for d in deps if d.startswith("src/")}
 
 
-@pytest.mark.parametrize("stage, command, deps", list(dvc_stages()), ids=lambda x: x if isinstance(x, str) else "")
-def test_stage_declares_every_module_its_command_imports(stage, command, deps):
-    needed = {f"src/movierec/{name}.py" for name in command_closure(command)}
-    missing = sorted(needed - deps)
-    assert not missing, f"dvc.yaml: stage {stage} imports {missing} but does not list them in deps"
-    declared_code = {d for d in deps if d.startswith("src/")}
-    extra = sorted(declared_code - needed)
-    assert not extra, f"dvc.yaml: stage {stage} lists {extra} in deps but never imports them"
+STAGES = list(dvc_stages())
+
+
+@pytest.mark.parametrize("stage, entry, architecture, deps", STAGES, ids=[s[0] for s in STAGES])
+def test_stage_declares_exactly_the_modules_its_entry_imports(stage, entry, architecture, deps):
+    needed = as_paths(closure(entry, *([architecture] if architecture else [])))
+    assert not sorted(needed - deps), f"dvc.yaml: stage {stage} imports {sorted(needed - deps)} but does not list them in deps"
+    assert not sorted(deps - needed), f"dvc.yaml: stage {stage} lists {sorted(deps - needed)} in deps but never imports them"
+
+
+def test_no_stage_depends_on_the_cli_or_on_every_params_block():
+    for stage, entry, architecture, deps in STAGES:
+        assert "src/movierec/cli.py" not in deps, stage
+        assert "src/movierec/params/project.py" not in deps, stage
 
 
 def test_closure_follows_indirect_imports():
-    closure = command_closure("evaluate")
-    assert {"cli", "errors", "params", "evaluate", "prepare"} <= closure
-    assert "tensorflow" not in closure and "train" not in closure
+    modules = closure("movierec.stages.evaluate")
+    assert {"movierec.errors", "movierec.params.evaluate", "movierec.evaluate", "movierec.prepare", "movierec.params"} <= modules
+    assert not any(m.startswith(("movierec.training", "movierec.architectures")) for m in modules)
+    assert "movierec.cli" not in modules and "movierec.params.variants" not in modules

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from movierec.prepare import Split
-from movierec.train import batches
+from movierec.examples import rating_batches as batches
 
 
 def _rows(n=10):
@@ -55,9 +55,9 @@ def test_the_popularity_prior_is_chosen_by_validation_ndcg(held_movies, chosen, 
     """The scorer prefers the rarely rated movies 10 and 11; movies 0 and 1 are rated by users 0-3.
     When the held-out relevant movies are the popular ones, a large prior wins; when they are the
     scorer's favourites, none does."""
-    from movierec.params import EvaluateParams
+    from movierec.lists import choose_popularity_prior
+    from movierec.params.evaluate import EvaluateParams
     from movierec.prepare import Prepared
-    from movierec.train import choose_popularity_prior
 
     n_users, n_movies = 6, 12
     fit_user = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 5])

@@ -5,7 +5,7 @@ regularised user + item bias model (what a neural recommender must beat to have 
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
 The fourth, EASE, is a closed-form item-item ranker: what a model trained for the list must beat.
 Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
-EASE is also stored as a variant is (`save_ease`): `recommend` serves it where its lists rank best.
+EASE is also stored as the rank stage stores a variant (`save_ease`): `recommend` serves it where its lists rank best.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from movierec import predictions
 from movierec.atomic import atomic_path
 from movierec.evaluate import evaluate_ratings
-from movierec.params import BASELINES, BaselineParams, EvaluateParams
+from movierec.params.baselines import BaselineParams
+from movierec.params.core import BASELINES
+from movierec.params.evaluate import EvaluateParams
 from movierec.prepare import Prepared, Split
 from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import Catalogue, RatedIndex, factor_scorer, ranking_users, top_k_of_users, user_histories
+
+
+EASE_WEIGHTS = Path("data/models/ease.npy")
 
 
 @dataclass(frozen=True)
@@ -126,16 +132,17 @@ def evaluate_baselines(
 
 
 def save_ease(served: ServedEase, predictions_path: Path, weights_path: Path) -> None:
-    """Write EASE like a variant, for `recommend`: its lists in the predictions format
-    (`evaluate.load_predictions`, with its catalogue where `ease_max_movies` capped it), and its weights
-    as .npy, which `recommend` memory-maps to score a user on demand (reading only the rows of the
-    movies they rated)."""
+    """Write EASE like a variant, for `recommend`: its lists in the predictions file (`movierec.predictions`,
+    with its catalogue where `ease_max_movies` capped it), and its weights as .npy, which `recommend`
+    memory-maps to score a user on demand (reading only the rows of the movies they rated)."""
     model = served.model
-    lists = {"top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores, **model.catalogue.stored()}
     with atomic_path(weights_path) as tmp, open(tmp, "wb") as f:
         np.save(f, model.weights)
-    with atomic_path(predictions_path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **lists, n_params=np.int64(model.n_params), history_weighting=np.array(model.history_weighting, dtype=np.float32))
+    predictions.write(predictions_path, {
+        "top_users": served.users.astype(np.int32), "top_movies": served.top_movies, "top_scores": served.top_scores,
+        **model.catalogue.stored(), "n_params": np.int64(model.n_params),
+        "history_weighting": np.array(model.history_weighting, dtype=np.float32),
+    })
 
 
 @dataclass(frozen=True)

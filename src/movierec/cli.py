@@ -1,9 +1,9 @@
-"""The `movierec` command: one thin command per pipeline stage. dvc.yaml calls these.
+"""The `movierec` command, for people: `recommend`, `similar`, `synth`, `check-drift`, and each pipeline
+stage by name (the same entries dvc.yaml runs, `python -m movierec.stages.<stage>`).
 
-Each command validates params.yaml first, then does its I/O around a pure core function. Expected
-mistakes raise MovierecError, printed as one line with a non-zero exit and no traceback.
-Only `train` imports TensorFlow (seconds of start-up); the rest read the files it writes (`recommend`
-loads a notebook model only for a user without a stored list: see serve.py).
+No stage imports this file, so editing a help text here reruns nothing. Expected mistakes raise
+MovierecError, printed as one line with a non-zero exit and no traceback. Only `train` imports
+TensorFlow at once; `recommend` does only for a user without a stored list (see serve.py).
 """
 
 from __future__ import annotations
@@ -14,22 +14,6 @@ from pathlib import Path
 import click
 
 from movierec.errors import MovierecError
-
-RAW_DIR = Path("data/raw")
-PREPARED_DIR = Path("data/prepared")
-CONTENT_MATRIX = Path("data/features/content.npy")
-MODELS_DIR = Path("data/models")
-PREDICTIONS_DIR = Path("data/predictions")
-METRICS_DIR = Path("metrics")
-
-
-def model_path(name: str) -> Path:
-    """A variant's Keras model, or EASE's weights (the one baseline `recommend` serves)."""
-    return MODELS_DIR / ("ease.npy" if name == "ease" else f"{name}.keras")
-
-
-def predictions_path(name: str) -> Path:
-    return PREDICTIONS_DIR / f"{name}.npz"
 
 
 class _Group(click.Group):
@@ -51,88 +35,49 @@ def cli(ctx, params_file):
     ctx.obj = {"params_file": params_file}
 
 
-def _params(ctx):
-    from movierec.params import load_params
+def _raw_params(ctx) -> dict:
+    from movierec.params import core
 
-    return load_params(ctx.obj["params_file"])
-
-
-@cli.command()
-@click.pass_context
-def download(ctx):
-    """Fetch the MovieLens release `data.dataset` into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it."""
-    from movierec import data, datasets
-
-    p = _params(ctx).data
-    if Path(p.path) != Path(data.DEFAULT_DATA_PATH):
-        from movierec.atomic import atomic_path
-
-        with atomic_path(RAW_DIR, directory=True) as tmp:
-            (tmp / "NOT_DOWNLOADED.txt").write_text(f"data.path is {p.path}: the official archive is not needed.\n")
-        click.echo(f"data.path points at {p.path}; skipping the official download")
-        return
-    folder = data.download(
-        datasets.release(p.dataset), p.base_url, RAW_DIR,
-        max_bytes=int(p.max_download_mb * 1024 * 1024), expected_sha256=p.sha256,
-    )
-    click.echo(f"MovieLens {p.dataset} verified in {folder}")
+    return core.read(ctx.obj["params_file"])
 
 
-@cli.command()
-@click.pass_context
-def prepare(ctx):
-    """Encode users and movies and split the ratings exactly as the notebook did."""
-    from movierec import data
-    from movierec.atomic import write_json
-    from movierec.prepare import prepare as prepare_core
-    from movierec.prepare import save_prepared
+def _run_stage(ctx, stage: str, variant: str | None = None, **options) -> None:
+    """Run a pipeline stage's own entry (`python -m movierec.stages.<stage>`), as dvc.yaml does."""
+    import argparse
+    import importlib
 
-    p = _params(ctx)
-    ratings = data.load_ratings(
-        Path(p.data.path), min_rating=p.data.min_rating, max_rating=p.data.max_rating, duplicates=p.data.duplicates
-    )
-    prepared = prepare_core(ratings, test_size=p.prepare.test_size, seed=p.prepare.seed)
-    save_prepared(prepared, PREPARED_DIR)
-    write_json(METRICS_DIR / "data.json", prepared.counts())
-    click.echo(", ".join(f"{k}={v}" for k, v in prepared.counts().items()))
+    importlib.import_module(f"movierec.stages.{stage}").main(argparse.Namespace(params=ctx.obj["params_file"], variant=variant, **options))
 
 
-@cli.command()
-@click.pass_context
-def embed(ctx):
-    """Build content vectors (TF-IDF + SVD over title, genres, tags, or the tag genome) into data/content/embeddings.npz."""
-    from movierec import content, data
+STAGES = {  # stage: (help, takes a VARIANT)
+    "download": ("Fetch the MovieLens release data.dataset into data/raw (or from $MOVIEREC_DATA_MIRROR) and verify it.", False),
+    "prepare": ("Encode users and movies and split the ratings exactly as the notebook did.", False),
+    "embed": ("Build content vectors per movie (TF-IDF + SVD of titles, genres and tags, or the tag genome).", False),
+    "align": ("Stack the content vectors in movie-encoder order (zeros where missing) and report coverage.", False),
+    "recipe": ("Resolve VARIANT's fit settings from params.yaml into data/recipes/VARIANT.json.", True),
+    "rank": ("Rank VARIANT's lists with its fitted model into data/predictions/VARIANT.npz.", True),
+    "evaluate": ("Score VARIANT's predictions on the test split: ratings, ranking and error breakdowns.", True),
+    "explore": ("Explore VARIANT's movie vectors: genre coherence, neighbours, a 2-D map, a projector export.", True),
+    "baselines": ("Fit and score the global-mean, bias, most-popular and EASE baselines like the variants.", False),
+    "report": ("Write metrics/report.md and its figures: every model side by side.", False),
+}
 
-    p = _params(ctx)
-    folder = Path(p.data.path)
-    e = p.embed
-    if e.source == "genome":
-        vectors = content.genome_vectors(data.load_genome(folder), dim=e.dim, seed=e.seed)
+
+def _stage_command(stage: str, help_text: str, takes_variant: bool):
+    if takes_variant:
+        @click.argument("variant")
+        @click.pass_context
+        def command(ctx, variant):
+            _run_stage(ctx, stage, variant)
     else:
-        texts = content.movie_texts(data.load_movies(folder), data.load_tags(folder))
-        vectors = content.build_content_vectors(texts, dim=e.dim, min_df=e.min_df, seed=e.seed)
-    content.save_archive(vectors, Path("data/content/embeddings.npz"))
-    click.echo(f"{len(vectors)} content vectors of length {e.dim} from the {e.source}")
+        @click.pass_context
+        def command(ctx):
+            _run_stage(ctx, stage)
+    cli.command(stage, help=help_text)(command)
 
 
-@cli.command()
-@click.pass_context
-def align(ctx):
-    """Stack the content vectors in movie-encoder order (zeros where missing) and report coverage."""
-    import numpy as np
-
-    from movierec.align import align as align_core
-    from movierec.align import load_archive
-    from movierec.atomic import atomic_path, write_json
-    from movierec.prepare import load_prepared
-
-    p = _params(ctx)
-    prepared = load_prepared(PREPARED_DIR)
-    matrix, coverage = align_core(load_archive(Path(p.embed.archive), p.embed.dim), prepared.movie_ids, p.embed.dim)
-    with atomic_path(CONTENT_MATRIX) as tmp:
-        np.save(tmp, matrix)
-    write_json(METRICS_DIR / "align.json", coverage)
-    click.echo(f"{coverage['with_vector']}/{coverage['movies']} movies have a content vector")
+for _stage, (_help, _takes_variant) in STAGES.items():
+    _stage_command(_stage, _help, _takes_variant)
 
 
 @cli.command()
@@ -141,141 +86,39 @@ def align(ctx):
               help="Train on N local worker processes (multi_worker); default: params train.workers.")
 @click.pass_context
 def train(ctx, variant, workers):
-    """Train one variant from params.yaml's `variants`: data/models/VARIANT.keras and data/predictions/VARIANT.npz.
+    """Resolve VARIANT's recipe, then fit it into data/models/VARIANT (the recipe and train stages).
 
     With train.distribute=multi_worker and no TF_CONFIG, it launches train.workers local workers."""
-    from movierec import distribute
-    from movierec import train as train_stage
-    from movierec.prepare import load_prepared
-
-    p = _params(ctx)
-    t = p.variant(variant).train
-    if workers is not None:
-        single = "none" if t.distribute == "multi_worker" else t.distribute
-        p = p.with_distribution(variant, "multi_worker" if workers > 1 else single, workers)
-        t = p.variant(variant).train
-    if distribute.should_launch(t.distribute, t.workers):
-        argv = [sys.executable, "-m", "movierec.cli", "--params", ctx.obj["params_file"], "train", variant]
-        if workers is not None:
-            argv += ["--workers", str(workers)]
-        distribute.launch(argv, t.workers)
-        return
-    train_stage.run(
-        p,
-        variant,
-        load_prepared(PREPARED_DIR),
-        content_path=CONTENT_MATRIX,
-        model_path=model_path(variant),
-        predictions_path=predictions_path(variant),
-        live_dir=METRICS_DIR / "train" / variant,
-        timing_path=METRICS_DIR / "timing" / f"{variant}.json",
-        environment_path=METRICS_DIR / "environment" / f"{variant}.json",
-    )
-
-
-@cli.command()
-@click.argument("variant")
-@click.pass_context
-def evaluate(ctx, variant):
-    """Score one trained variant on the test split: ratings, ranking and error breakdowns."""
-    from movierec import evaluate as evaluate_stage
-    from movierec.prepare import load_prepared
-
-    p = _params(ctx)
-    p.variant(variant)
-    predictions = evaluate_stage.load_predictions(
-        predictions_path(variant), "top_users", "top_movies", "n_params", optional=("test_predictions",)
-    )
-    metrics, sample, curve = evaluate_stage.evaluate_variant(predictions, load_prepared(PREPARED_DIR), p.evaluate, _rating_range(p))
-    metrics["n_params"] = int(predictions["n_params"])
-    _write_evaluation(variant, metrics, sample, curve)
-
-
-@cli.command()
-@click.pass_context
-def baselines(ctx):
-    """Fit and score the global-mean, user+item bias, most-popular and EASE baselines like the neural variants."""
-    from movierec.baselines import evaluate_baselines, save_ease
-    from movierec.prepare import load_prepared
-
-    p = _params(ctx)
-    evaluations, ease = evaluate_baselines(load_prepared(PREPARED_DIR), p.baselines, p.evaluate, _rating_range(p))
-    for name, (metrics, sample, curve) in evaluations.items():
-        _write_evaluation(name, metrics, sample, curve)
-    save_ease(ease, predictions_path("ease"), model_path("ease"))
-
-
-def _rating_range(p) -> tuple[float, float]:
-    return (p.data.min_rating, p.data.max_rating)
-
-
-def _read_evaluation(name: str) -> dict | None:
-    import json
-
-    path = METRICS_DIR / "eval" / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None = None) -> None:
-    from movierec.atomic import write_json, write_text
-
-    if sample is not None:
-        rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
-        write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)
-    if curve is not None:
-        rows = "".join(f"{k},{p:.6f},{r:.6f},{n:.6f}\n" for k, p, r, n in zip(curve["k"], curve["precision"], curve["recall"], curve["ndcg"]))
-        write_text(METRICS_DIR / "ranking" / f"{name}.csv", "k,precision,recall,ndcg\n" + rows)
-    write_json(METRICS_DIR / "eval" / f"{name}.json", metrics)
-    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
-    click.echo(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
-
-
-@cli.command()
-@click.pass_context
-def report(ctx):
-    """Write metrics/report.md (every model side by side), its plot data, and PNG figures of the
-    training curves, RMSE by popularity and ranking at every k (they render on a repository page)."""
-    import json
-
-    from movierec import report as figures
-    from movierec.atomic import write_text
-    from movierec.baselines import BASELINES
-
-    p = _params(ctx)
-    results = {name: _read_evaluation(name) for name in [*p.variants, *BASELINES]}
-    missing = [name for name, metrics in results.items() if metrics is None]
-    if missing:
-        raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
-    counts = json.loads((METRICS_DIR / "data.json").read_text())
-    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, p.evaluate.k, p.evaluate.relevance_threshold))
-    rows = figures.popularity_rows(results)
-    columns = list(rows[0]) if rows else ["bucket"]
-    csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
-    write_text(METRICS_DIR / "plots" / "rmse_by_popularity.csv", csv)
-    figures.plot_rmse_by_popularity(rows, METRICS_DIR / "plots" / "rmse_by_popularity.png")
-    figures.plot_training_curves(figures.read_training_curves(METRICS_DIR / "train", p.variants), METRICS_DIR / "plots" / "training_curves.png")
-    figures.plot_ranking_at_k(figures.read_ranking_curves(METRICS_DIR / "ranking", results), METRICS_DIR / "plots" / "ranking_at_k.png")
-    click.echo(f"wrote {METRICS_DIR / 'report.md'} and its figures in {METRICS_DIR / 'plots'}")
+    _run_stage(ctx, "recipe", variant)
+    _run_stage(ctx, "train", variant, workers=workers)
 
 
 def _catalog(ctx):
-    """Params, prepared data, and movies.csv rows in movie-encoder order (row m describes movie m)."""
+    """Raw params, prepared data, and movies.csv rows in movie-encoder order (row m describes movie m)."""
     from movierec import data
     from movierec.explore import movies_in_encoder_order
+    from movierec.params import data as data_params
+    from movierec.paths import PREPARED_DIR
     from movierec.prepare import load_prepared
 
-    p = _params(ctx)
+    raw = _raw_params(ctx)
     prepared = load_prepared(PREPARED_DIR)
-    return p, prepared, movies_in_encoder_order(data.load_movies(Path(p.data.path)), prepared.movie_ids)
+    movies = movies_in_encoder_order(data.load_movies(Path(data_params.load(raw, ctx.obj["params_file"]).path)), prepared.movie_ids)
+    return raw, prepared, movies
 
 
-def _variant_or_best(p, variant: str | None, by: str, baselines: tuple[str, ...] = ()) -> str:
+def _model_or_best(ctx, raw: dict, name: str | None, by: str, baselines: tuple[str, ...] = ()) -> str:
     """The requested variant or one of `baselines` (checked), or the best of them by `by` (ndcg or rmse) in metrics/eval."""
+    from movierec.evaluate import read_evaluation
+    from movierec.params import evaluate as evaluate_params
+    from movierec.params import variants
     from movierec.serve import best_variant, check_model_name
 
-    variant = variant or best_variant({name: _read_evaluation(name) for name in [*p.variants, *baselines]}, by, p.evaluate.k)
-    check_model_name(variant, p.variants, baselines)
-    return variant
+    names = variants.names(raw, ctx.obj["params_file"])
+    k = evaluate_params.load(raw, ctx.obj["params_file"]).k
+    name = name or best_variant({n: read_evaluation(n) for n in [*names, *baselines]}, by, k)
+    check_model_name(name, names, baselines)
+    return name
 
 
 _BY = click.option(
@@ -284,14 +127,10 @@ _BY = click.option(
 )
 
 
-def _movie_vectors(variant: str):
-    from movierec.evaluate import load_predictions
-
-    return load_predictions(predictions_path(variant), "movie_vectors")["movie_vectors"]
-
-
 def _content_matrix():
     import numpy as np
+
+    from movierec.paths import CONTENT_MATRIX
 
     if not CONTENT_MATRIX.is_file():
         raise MovierecError(f"{CONTENT_MATRIX}: missing; run `dvc repro align` first")
@@ -321,15 +160,17 @@ def recommend(ctx, user_id, k, variant, by, as_json):
     """Top-k movies USER has not rated: by predicted rating (clipped to the scale) for rating models,
     by relevance score for rankers."""
     from movierec import serve
+    from movierec.params import data as data_params
+    from movierec.paths import METRICS_DIR
 
-    p, prepared, movies = _catalog(ctx)
-    variant = _variant_or_best(p, variant, by, serve.SERVED_BASELINES)
-    ratings = serve.is_rating_model(_read_evaluation(variant))
+    raw, prepared, movies = _catalog(ctx)
+    name = _model_or_best(ctx, raw, variant, by, serve.SERVED_BASELINES)
+    served = serve.served_model(raw, name, METRICS_DIR / "lists")
     user = serve.encoded_user(prepared, user_id)
-    picks, scores = serve.recommend(prepared, user, k, predictions_path(variant), model_path(variant), _rating_range(p) if ratings else None)
-    what = "predicted_rating" if ratings else "relevance_score"
+    picks, scores = serve.recommend(prepared, user, k, served, data_params.load(raw, ctx.obj["params_file"]).rating_range)
+    what = "predicted_rating" if served.predicts_ratings else "relevance_score"
     rows = serve.movie_rows(movies, picks, scores, what)
-    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {variant} (movieId, {what.replace('_', ' ')}):")
+    _print_rows(rows, as_json, f"Top {len(rows)} for user {user_id} by {name} (movieId, {what.replace('_', ' ')}):")
 
 
 @cli.command()
@@ -345,39 +186,16 @@ def recommend(ctx, user_id, k, variant, by, as_json):
 @click.pass_context
 def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
-    from movierec import explore, serve
+    from movierec import explore, predictions, serve
 
-    p, prepared, movies = _catalog(ctx)
-    variant = _variant_or_best(p, variant, by) if space == "learned" else None
-    vectors = _movie_vectors(variant) if variant else _content_matrix()
+    raw, prepared, movies = _catalog(ctx)
+    name = _model_or_best(ctx, raw, variant, by) if space == "learned" else None
+    vectors = predictions.read(predictions.path(name), "movie_vectors")["movie_vectors"] if name else _content_matrix()
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     index, picks, sims = serve.similar(vectors, movies, query, k, counts, min_ratings)
     rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
-    where = f"{space} space" + (f" of {variant}" if variant else "")
+    where = f"{space} space" + (f" of {name}" if name else "")
     _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings >= {min_ratings}):")
-
-
-@cli.command()
-@click.argument("variant")
-@click.pass_context
-def explore(ctx, variant):
-    """The notebook's "Embeddings exploration": genre coherence, neighbours, a 2-D map, a projector export."""
-    from movierec.explore import explore_spaces
-
-    p, prepared, movies = _catalog(ctx)
-    p.variant(variant)
-    coherence = explore_spaces(
-        _movie_vectors(variant), _content_matrix(), movies, prepared.train.movie, p.train.seed,
-        coherence_path=METRICS_DIR / "explore" / f"{variant}.json",
-        neighbours_path=METRICS_DIR / "neighbours" / f"{variant}.json",
-        map_png=METRICS_DIR / "plots" / f"map_{variant}.png",
-        projector_dir=Path("data/explore") / variant,
-    )
-    click.echo(", ".join(
-        f"{name}: coherence {c['genre_coherence']:.3f} vs random {c['random_baseline']:.3f}" if c["genre_coherence"] is not None
-        else f"{name}: coherence not computed ({c['reason']})"
-        for name, c in coherence.items()
-    ))
 
 
 @cli.command()

@@ -22,9 +22,10 @@ from movierec.errors import MovierecError
 
 ENVIRONMENT_DIR = Path("metrics/environment")
 # Outputs whose bytes change from run to run with the same results: wall times, the machine's
-# description, and Keras model files (their zip holds the save time and Python object ids; the
-# weights inside, and so the predictions file next to them, are bitwise reproducible).
-UNSTABLE_OUTPUTS = ("metrics/timing/", "metrics/environment/", ".keras")
+# description, and the fitted-model folders of data/models (their Keras zips hold the save time and
+# Python object ids; the weights inside, and so the curves and the rank stage's predictions made from
+# them, are bitwise reproducible).
+UNSTABLE_OUTPUTS = ("metrics/timing/", "metrics/environment/", ".keras", "data/models/")
 
 
 @dataclass

@@ -1,53 +1,18 @@
-"""Test-split metrics for a trained model: the only place that reads the test ratings' values."""
+"""Test-split metrics for a ranked model, from its predictions file: the only place that reads the test ratings' values.
+
+Also the metrics files every evaluated model gets (`write_evaluation`): metrics/eval/<name>.json, and
+the plot data in metrics/predictions and metrics/ranking."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from movierec.errors import MovierecError
-from movierec.params import EvaluateParams
+from movierec.params.evaluate import EvaluateParams
+from movierec.paths import METRICS_DIR
 from movierec.prepare import Prepared
 from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import clip_ratings, ranking_users
-
-FACTOR_KEYS = ("offset", "user_bias", "movie_bias", "user_factors")  # matrix factorisation models only
-ON_DEMAND_KEYS = ("history_weighting", "catalogue", "ranking_prior")  # how to rank one user on demand as train ranked them
-
-
-def load_predictions(path: Path, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """The `keys` (default: all there are) of a train stage's predictions file, read without TensorFlow.
-
-    Only the arrays asked for are read (plus those of `optional` the file has). The file, written by
-    `train.export_predictions` (and for EASE by `baselines.save_ease`, with the lists, `n_params` and
-    `history_weighting` only), is small: users x top_n at most, never users x movies. It holds:
-    - `test_predictions` (n_test,) float32: the model's raw prediction for each test pair, in
-      data/prepared/test.npz order (clipped to the rating scale where used); rating models only;
-    - `top_users` (n,) int32: the encoded users `scoring.ranking_users` picks for ranking, sorted;
-    - `top_movies` (n, evaluate.top_n) int32: their best movies not rated in train, best first, PAD = -1;
-    - `top_scores` (n, evaluate.top_n) float32: the raw scores of those movies (NaN at PAD): a rating
-      model's predicted ratings, a ranker's relevance scores;
-    - `movie_vectors` (n_movies, d) float32: the learned movie representation (explore, similar);
-    - `n_params`: the model's parameter count;
-    - for matrix factorisation only, the FACTOR_KEYS that score any user on demand:
-      rating = offset + user_bias[u] + movie_bias[m] + user_factors[u] . movie_vectors[m];
-    - for history rankers (multdae, EASE) only, `history_weighting` (2,) float32: (positive_threshold,
-      score_low_weight), how to build a user's input history from the training rows to score them on demand;
-      and where `max_movies` capped what it scores, `catalogue` (n,) int32: the movies it scores, sorted
-      (the others have zero `movie_vectors` and rank after all of these, as NaN scores);
-    - for rating models with a `popularity_prior`, `ranking_prior` (n_movies,) float32: added to the
-      predicted ratings to rank (the lists are in that order), never to the ratings shown or measured.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MovierecError(f"{path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [key for key in keys if key not in archive.files]
-        if missing:
-            raise MovierecError(f"{path}: no {missing[0]!r} array (written by an older version?); run `dvc repro` to retrain")
-        wanted = [*keys, *(key for key in optional if key in archive.files)] if keys or optional else archive.files
-        return {key: archive[key] for key in wanted}
 
 
 def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -79,17 +44,17 @@ def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tu
 
 
 def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, rating_range: tuple[float, float]):
-    """All test metrics of a trained variant from its predictions file: its test-pair predictions and
-    the top lists train stored (checked to be for the users these params pick, and long enough for k),
+    """All test metrics of a ranked variant from its predictions file: its test-pair predictions and
+    the top lists the rank stage stored (checked to be for the users these params pick, and long enough for k),
     a sample for the scatter plot, and the ranking metrics at every k up to top_n. A ranker (no
     `test_predictions`) gets the ranking metrics only, and an empty sample (its dvc.yaml plot file
     exists, with a header only)."""
     users, n_eligible = ranking_users(prepared.test.user, prepared.test.rating, e.relevance_threshold, e.max_users, e.seed)
     stored = predictions["top_movies"]
     if not np.array_equal(predictions["top_users"], users):
-        raise MovierecError("the predictions file ranks other users than evaluate's params pick; run `dvc repro` to retrain")
+        raise MovierecError("the predictions file ranks other users than evaluate's params pick; run `dvc repro` to rank again")
     if stored.shape[1] < e.k:
-        raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user train stored; raise evaluate.top_n and retrain")
+        raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user the rank stage stored; raise evaluate.top_n and run `dvc repro`")
     metrics, sample = {}, {"actual": np.empty(0), "predicted": np.empty(0)}
     if "test_predictions" in predictions:
         metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
@@ -125,3 +90,26 @@ def rmse_by_bucket(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, e
             label = f"{lo}+" if hi is None else (str(lo) if hi == lo else f"{lo}-{hi}")
             out[label] = {"rmse": float(np.sqrt(sums[i] / n[i])), "n": int(n[i])}
     return out
+
+
+def write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None = None) -> None:
+    """metrics/eval/<name>.json, and the plot data: a predicted-vs-actual sample, the ranking at every k."""
+    from movierec.atomic import write_json, write_text
+
+    if sample is not None:
+        rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
+        write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)
+    if curve is not None:
+        rows = "".join(f"{k},{p:.6f},{r:.6f},{n:.6f}\n" for k, p, r, n in zip(curve["k"], curve["precision"], curve["recall"], curve["ndcg"]))
+        write_text(METRICS_DIR / "ranking" / f"{name}.csv", "k,precision,recall,ndcg\n" + rows)
+    write_json(METRICS_DIR / "eval" / f"{name}.json", metrics)
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    print(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+def read_evaluation(name: str) -> dict | None:
+    """metrics/eval/<name>.json, or None if that model was never evaluated."""
+    import json
+
+    path = METRICS_DIR / "eval" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -43,7 +43,7 @@ def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:
     return np.bincount(np.asarray(train_movie, dtype=np.int64), minlength=n_movies)
 
 
-def _unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _unit_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows scaled to unit length, and which rows are non-zero (zero rows stay zero: no content vector)."""
     v = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1)
@@ -65,7 +65,7 @@ def nearest(
     Zero rows (movies without a content vector) are skipped, since their cosine is meaningless, and so
     are rows outside the boolean `candidates`; fewer than k rows come back when fewer candidates exist.
     """
-    unit, nonzero = _unit_rows(vectors)
+    unit, nonzero = _unit_vectors(vectors)
     if not nonzero[index]:
         raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
     sims = unit @ unit[index]
@@ -196,7 +196,7 @@ def genre_coherence(
     catalogues cost eligible x sample, not eligible²; `movies_measured` then says how many. With k or
     fewer eligible movies (tiny data) both values are None and `reason` says why: the stage goes on.
     """
-    unit, nonzero = _unit_rows(vectors)
+    unit, nonzero = _unit_vectors(vectors)
     eligible = np.flatnonzero(np.asarray(eligible_mask, dtype=bool) & nonzero)
     n = len(eligible)
     if n <= k:
@@ -294,7 +294,7 @@ def embedding_map(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    unit, nonzero = _unit_rows(vectors)  # unit rows: both panels show cosine structure, not popularity-driven norms
+    unit, nonzero = _unit_vectors(vectors)  # unit rows: both panels show cosine structure, not popularity-driven norms
     titles = np.asarray(titles, dtype=object)
     labelled = np.flatnonzero(np.isin(titles, list(labelled_titles)) & nonzero)
     rows = map_subset(len(titles), labelled, max_points, seed)
@@ -362,7 +362,7 @@ def neighbours_table(
     `movies_df` rows are in encoder order (row m describes vector m).
     """
     titles = movies_df["title"].to_numpy()
-    _, nonzero = _unit_rows(vectors)
+    _, nonzero = _unit_vectors(vectors)
     table = {}
     for query in queries:
         rows = np.flatnonzero(titles == query)

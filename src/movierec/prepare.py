@@ -31,6 +31,10 @@ class Split:
     def inputs(self) -> list[np.ndarray]:
         return [self.user, self.movie]
 
+    def take(self, rows: np.ndarray) -> Split:
+        """The rows `rows` (indices) of this split, in that order."""
+        return Split(self.user[rows], self.movie[rows], self.rating[rows])
+
 
 @dataclass(frozen=True)
 class Prepared:

@@ -2,26 +2,25 @@
 
 `recommend` serves a variant, or EASE (the `baselines` stage stores it the same way), from the top list
 stored for the user when it holds k movies the user has not rated (in train or test); otherwise it
-scores that one user against every movie on demand: with the factor tables for matrix factorisation
-or EASE's memory-mapped weights (NumPy), or by loading the Keras model (the only path that imports
-TensorFlow). A history ranker (the dae, EASE) is fed the user's training history, weighted as it was
-for evaluation (`history_weighting`); a rating model ranks by its score plus `ranking_prior` where
-train stored one. Predicted ratings are clipped to the rating scale. `similar` needs the movie vectors
-only. Neither holds anything users x movies.
+scores that one user against every movie on demand, as the variant's architecture says (`on_demand`:
+NumPy from the stored tables for matrix factorisation, else the Keras model, the only path that
+imports TensorFlow), or from EASE's memory-mapped weights. A rating model ranks by its score plus
+`ranking_prior` where the rank stage stored one. Predicted ratings are clipped to the rating scale.
+`similar` needs the movie vectors only. Neither holds anything users x movies.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from movierec import explore
+from movierec import explore, predictions
 from movierec.errors import MovierecError, did_you_mean
-from movierec.evaluate import FACTOR_KEYS, ON_DEMAND_KEYS, load_predictions
-from movierec.prepare import Prepared, Split
-from movierec.scoring import PAD, Catalogue, clip_ratings, factor_scorer, top_k_block, user_histories
+from movierec.prepare import Prepared
+from movierec.scoring import PAD, Catalogue, clip_ratings, top_k_block, user_histories
 
 
 SELECT_BY = {"ndcg": ("ndcg_at_{k}", max), "rmse": ("rmse", min)}  # --by: (metric key, which end is best)
@@ -46,11 +45,6 @@ def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> No
         raise MovierecError(f"--variant {name}: no such model; choose one of {', '.join(names)}{did_you_mean(name.lower(), names)}")
 
 
-def is_rating_model(evaluation: dict | None) -> bool:
-    """Rating predictors are evaluated on RMSE; rankers' scores are relevance scores, not ratings."""
-    return evaluation is not None and "rmse" in evaluation
-
-
 def encoded_user(prepared: Prepared, user_id: int) -> int:
     row = int(np.searchsorted(prepared.user_ids, user_id))
     if row >= len(prepared.user_ids) or prepared.user_ids[row] != user_id:
@@ -63,14 +57,43 @@ def rated_movies(prepared: Prepared, user: int) -> np.ndarray:
     return np.unique(np.concatenate([split.movie[split.user == user] for split in (prepared.train, prepared.test)]))
 
 
-def recommend(
-    prepared: Prepared, user: int, k: int, predictions_path: Path, model_path: Path, rating_range: tuple[float, float] | None
-) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Served:
+    """A model `recommend` serves: a variant (its architecture, settings and the popularity prior its
+    lists were ranked with) or EASE (no architecture)."""
+
+    name: str
+    architecture: object | None = None
+    settings: object | None = None
+    prior_weight: float = 0.0
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.architecture is not None and self.architecture.PREDICTS_RATINGS
+
+
+def served_model(raw_params: dict, name: str, lists_dir: Path) -> Served:
+    """`name` as `recommend` serves it, from params.yaml and the prior the rank stage recorded in `lists_dir`."""
+    if name in SERVED_BASELINES:
+        return Served(name)
+    import json
+
+    from movierec.params import variants
+
+    v = variants.load(raw_params, name)
+    chosen = lists_dir / f"{name}.json"
+    weight = json.loads(chosen.read_text())["popularity_prior"] if chosen.is_file() else v.popularity_prior[0]
+    return Served(name, v.module, v.settings, weight)
+
+
+def recommend(prepared: Prepared, user: int, k: int, served: Served, rating_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """The k best-scored movies that `user` (encoded) has not rated: (movies, scores); fewer if the
-    model scores fewer (a catalogue capped by `max_movies`). With a `rating_range` the scores are
-    predicted ratings, clipped to it; without, a ranker's relevance scores."""
+    model scores fewer (a catalogue capped by `max_movies`). A rating model's scores are predicted
+    ratings, clipped to `rating_range`; a ranker's are relevance scores."""
     rated = rated_movies(prepared, user)
-    stored = load_predictions(predictions_path, "top_users", "top_movies", "top_scores", optional=(*FACTOR_KEYS, *ON_DEMAND_KEYS))
+    rating_range = rating_range if served.predicts_ratings else None
+    path = predictions.path(served.name)
+    stored = predictions.read(path, "top_users", "top_movies", "top_scores")
     row = int(np.searchsorted(stored["top_users"], user))
     if row < len(stored["top_users"]) and stored["top_users"][row] == user:
         movies, scores = stored["top_movies"][row], stored["top_scores"][row]
@@ -78,9 +101,9 @@ def recommend(
         keep = scored & ~np.isin(movies, rated)
         if keep.sum() >= k or not scored.all():  # k left, or the list already holds every candidate
             return movies[keep][:k], _shown(scores[keep][:k], rating_range)
-    score = _on_demand_scorer(stored, predictions_path, model_path, prepared, user)
-    block = np.asarray(score(np.array([user])), dtype=np.float32)
-    ranked = block + stored["ranking_prior"] if "ranking_prior" in stored else block
+    everything = predictions.read(path)
+    block = np.asarray(_on_demand_scorer(served, everything, prepared, user)(np.array([user])), dtype=np.float32)
+    ranked = block + everything["ranking_prior"] if "ranking_prior" in everything else block
     top = top_k_block(ranked, k, (np.zeros(len(rated), dtype=np.int64), rated))[0]
     top = top[top != PAD]
     top = top[~np.isnan(block[0, top])]  # outside a capped catalogue (`max_movies`): not scored, not shown
@@ -91,39 +114,32 @@ def _shown(scores: np.ndarray, rating_range: tuple[float, float] | None) -> np.n
     return scores if rating_range is None else clip_ratings(scores, rating_range)
 
 
-def _on_demand_scorer(stored: dict, predictions_path: Path, model_path: Path, prepared: Prepared, user: int):
-    """Scores `user` against every movie: NumPy for factor models and EASE, else the Keras model (TensorFlow)."""
-    n_movies = len(prepared.movie_ids)
-    if all(key in stored for key in FACTOR_KEYS):
-        vectors = load_predictions(predictions_path, "movie_vectors")["movie_vectors"]
-        return factor_scorer(float(stored["offset"]), stored["user_bias"], stored["movie_bias"], stored["user_factors"], vectors)
-    if not Path(model_path).is_file():
-        raise MovierecError(f"{model_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
-    catalogue = Catalogue.from_stored(stored, n_movies)
-    if Path(model_path).suffix == ".npy":  # EASE's weights, memory-mapped: only the rows of the user's movies are read
-        from movierec.baselines import Ease
+def _on_demand_scorer(served: Served, stored: dict, prepared: Prepared, user: int):
+    """Scores `user` against every movie, as the served model's architecture says (EASE: its weights)."""
+    if served.architecture is None:
+        return _ease_scorer(stored, prepared, user)
+    model = None
+    if served.architecture.ON_DEMAND_NEEDS_MODEL:  # the only path that imports TensorFlow
+        from movierec import fitted
+        from movierec.quiet import import_tensorflow
 
-        return Ease(_history(stored, prepared, user, catalogue), np.load(model_path, mmap_mode="r"), catalogue).score_users
-    from movierec.quiet import import_tensorflow
-    from movierec.scoring import pair_scorer
-    from movierec.train import history_scorer, keras_predictor
-
-    import_tensorflow()
-    import keras
-
-    model = keras.saving.load_model(model_path)
-    if "history_weighting" in stored:
-        return history_scorer(model, _history(stored, prepared, user, catalogue), catalogue)
-    return pair_scorer(keras_predictor(model), n_movies)
+        import_tensorflow()
+        model = fitted.load_model(fitted.folder(served.name))
+    return served.architecture.on_demand(stored, model, prepared, user, served.settings, served.prior_weight)
 
 
-def _history(stored: dict, prepared: Prepared, user: int, catalogue: Catalogue):
-    """`user`'s training history, weighted as the model weighed the histories it was evaluated on
-    (only their row is filled: nobody else is scored here)."""
+def _ease_scorer(stored: dict, prepared: Prepared, user: int):
+    """EASE's scores for `user`, from its memory-mapped weights: only the rows of the user's movies are read."""
+    from movierec.baselines import EASE_WEIGHTS, Ease
+
+    weights_path = EASE_WEIGHTS
+    if not weights_path.is_file():
+        raise MovierecError(f"{weights_path}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
+    catalogue = Catalogue.from_stored(stored, len(prepared.movie_ids))
     threshold, low_weight = (float(w) for w in stored["history_weighting"])
-    mine = prepared.train.user == user
-    rows = Split(prepared.train.user[mine], prepared.train.movie[mine], prepared.train.rating[mine])
-    return user_histories(rows, len(prepared.user_ids), catalogue, threshold, low_weight)
+    rows = prepared.train.take(np.flatnonzero(prepared.train.user == user))
+    history = user_histories(rows, len(prepared.user_ids), catalogue, threshold, low_weight)
+    return Ease(history, np.load(weights_path, mmap_mode="r"), catalogue).score_users
 
 
 def similar(

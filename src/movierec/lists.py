@@ -1,0 +1,60 @@
+"""The rank stage's core: a fitted model's lists and the rest of its predictions file, and the ranking
+settings chosen on the validation carve. Nothing here fits: changing how lists are made or judged reruns
+this, never a fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from movierec.params.evaluate import EvaluateParams
+from movierec.prepare import Prepared
+from movierec.ranking import measure_lists
+from movierec.scoring import PAD, BlockScorer, RatedIndex, evaluation_lists, popularity_prior, ranking_users, top_k_with_offsets
+
+
+def predictions(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float) -> dict[str, np.ndarray]:
+    """The predictions file's arrays (`movierec.predictions`) of `model`, a fitted `architecture`:
+    each ranked user's top `evaluate.top_n` (scored in chunks of users: users x top_n, never users x
+    movies) ranked with `prior_weight`, its movie vectors and what scores any user on demand; for a
+    rating model also the test pairs' predictions, and its lists keep the predicted ratings."""
+    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    score = architecture.scorer(model, settings, prepared, prior_weight)
+    test_pairs = {}
+    if architecture.PREDICTS_RATINGS:
+        predict = architecture.predictor(model)
+        test_pairs = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
+    users, top_movies, top_scores = evaluation_lists(
+        score, prepared.train, prepared.test, n_users, n_movies,
+        n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
+    )
+    if architecture.PREDICTS_RATINGS and prior_weight:  # the lists keep the model's own predicted ratings, not the ranking scores
+        listed = top_movies != PAD
+        top_scores[listed] = predict(np.broadcast_to(users[:, None], top_movies.shape)[listed], top_movies[listed])
+    return {
+        **test_pairs,
+        "top_users": users.astype(np.int32),
+        "top_movies": top_movies,
+        "top_scores": top_scores,
+        "movie_vectors": architecture.movie_vectors(model, settings, prepared),
+        "n_params": np.int64(model.count_params()),
+        **architecture.serving(model, settings, prepared, prior_weight),
+    }
+
+
+def choose_popularity_prior(score: BlockScorer, carve: Prepared, grid: list[float], e: EvaluateParams) -> dict:
+    """The value of `grid` whose lists rank the validation carve best (NDCG@k, ties to the first):
+    `score` is the model trained on `carve.train` only, `carve.test` the training rows held out from it,
+    ranked as `evaluate` ranks the test split. Why here: how much popularity should count depends on
+    the data (on synthetic data whose exposure ignores taste it is several times latest-small's)."""
+    n_users, n_movies = len(carve.user_ids), len(carve.movie_ids)
+    counts = np.bincount(carve.train.movie, minlength=n_movies)
+    users, _ = ranking_users(carve.test.user, carve.test.rating, e.relevance_threshold, e.max_users, e.seed)
+    rated = RatedIndex.from_pairs(carve.train.user, carve.train.movie, n_users)
+    priors = [popularity_prior(counts, weight).astype(np.float32) for weight in grid]
+    ndcg = []
+    for weight, lists in zip(grid, top_k_with_offsets(score, users, n_movies, rated, e.k, priors)):
+        metrics = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
+        ndcg.append(metrics[f"ndcg_at_{e.k}"])
+        print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {ndcg[-1]:.4f}", flush=True)
+    return {"popularity_prior": float(grid[int(np.argmax(ndcg))]), f"popularity_prior_validation_ndcg_at_{e.k}": ndcg}

@@ -1,0 +1,61 @@
+"""Every block of params.yaml at once, for people-facing commands, scripts and tests. No stage imports
+this: a stage reads the blocks it declares in dvc.yaml, so editing another block's validation reruns
+nothing of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from movierec.architectures import collab
+from movierec.errors import did_you_mean
+from movierec.params import baselines, core, data, embed, evaluate, prepare, train, variants
+
+BLOCKS = ("data", "prepare", "embed", "model", "train", "evaluate", "baselines", "variants")
+
+
+@dataclass(frozen=True)
+class Params:
+    data: data.DataParams
+    prepare: prepare.PrepareParams
+    embed: embed.EmbedParams
+    model: collab.ModelParams
+    train: train.TrainParams
+    evaluate: evaluate.EvaluateParams
+    baselines: baselines.BaselineParams
+    variants: dict[str, variants.Variant]
+
+    def shared(self, variant: variants.Variant):
+        """The top-level block `variant`'s architecture shares (`model` for collab), or None."""
+        return self.model if variant.module.SHARED == "model" else None
+
+    def variant(self, name: str) -> variants.Variant:
+        if name not in self.variants:
+            raise core.ParamsError(
+                f"params.yaml: variants: no variant named {name!r}; "
+                f"defined: {', '.join(sorted(self.variants))}{did_you_mean(name, self.variants)}"
+            )
+        return self.variants[name]
+
+
+def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
+    """Validate every block of a params mapping; the first bad field raises ParamsError naming it."""
+    if not isinstance(raw, dict):
+        raise core.ParamsError(f"{source}: top level: expected a mapping of keys, got {type(raw).__name__}")
+    for key in raw:
+        if key not in BLOCKS:
+            raise core.ParamsError(f"{source}: unknown key {key}{did_you_mean(str(key), BLOCKS)}; accepted keys: {', '.join(BLOCKS)}")
+    return Params(
+        data=data.load(raw, source),
+        prepare=prepare.load(raw, source),
+        embed=embed.load(raw, source),
+        model=collab.shared(raw, source),
+        train=train.load(raw, source=source),
+        evaluate=evaluate.load(raw, source),
+        baselines=baselines.load(raw, source),
+        variants={name: variants.load(raw, name, source) for name in variants.names(raw, source)},
+    )
+
+
+def load_params(path: str | Path = core.PARAMS_FILE) -> Params:
+    return parse_params(core.read(path), str(path))

@@ -1,0 +1,55 @@
+"""rank: a fitted variant's lists, ranked as params.yaml's `evaluate` and its `popularity_prior` say,
+into data/predictions/<variant>.npz. It loads the fitted model and never refits it, so changing how
+lists are made or judged reruns this stage, not the fit.
+
+With several `popularity_prior` values it picks the one whose lists rank the validation carve best,
+scored with the model fitted on the carve only (data/models/<variant>/carve.*), and records the choice
+in metrics/lists/<variant>.json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from movierec import fitted, lists, predictions
+from movierec.atomic import write_json
+from movierec.errors import MovierecError
+from movierec.params import core, variants
+from movierec.params import evaluate as evaluate_params
+from movierec.paths import METRICS_DIR, PREPARED_DIR, recipe
+from movierec.prepare import Prepared, load_prepared
+from movierec.quiet import import_tensorflow
+from movierec.stages import command
+
+
+def carve_of(prepared: Prepared, held_rows: np.ndarray) -> Prepared:
+    """The validation carve as a split: the training rows the carve model saw, and those it did not."""
+    fit_rows = np.setdiff1d(np.arange(len(prepared.train)), held_rows)
+    return Prepared(prepared.user_ids, prepared.movie_ids, prepared.train.take(fit_rows), prepared.train.take(held_rows))
+
+
+def main(args) -> None:
+    raw = core.read(args.params)
+    e, v = evaluate_params.load(raw, args.params), variants.load(raw, args.variant, args.params)
+    threads = json.loads(recipe(args.variant).read_text())["train"]["threads"]  # score with the fit's thread count: the same bits
+    tf = import_tensorflow(threads=threads)
+    tf.config.experimental.enable_op_determinism()
+    prepared, folder = load_prepared(PREPARED_DIR), fitted.folder(args.variant)
+    grid, chosen = v.popularity_prior, {}
+    if len(grid) > 1:
+        carve = fitted.load_carve(folder)
+        if carve is None:
+            raise MovierecError(f"{folder}: no validation carve to choose variants.{args.variant}.popularity_prior on; run `dvc repro` to refit")
+        carve_model, held = carve
+        split = carve_of(prepared, held)
+        chosen = lists.choose_popularity_prior(v.module.scorer(carve_model, v.settings, split, 0.0), split, grid, e)
+    weight = chosen.get("popularity_prior", grid[0])
+    arrays = lists.predictions(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
+    predictions.write(predictions.path(args.variant), arrays)
+    write_json(METRICS_DIR / "lists" / f"{args.variant}.json", {"popularity_prior": weight, **chosen})
+
+
+if __name__ == "__main__":
+    command(main, __doc__, variant=True)

@@ -1,0 +1,36 @@
+"""recipe: everything that shapes one variant's fit, resolved from params.yaml into data/recipes/<variant>.json.
+
+Why a stage of its own: a variant inherits the top-level `train` keys its own `train:` block does not
+set, and dvc.yaml cannot declare "the keys this variant inherits". This stage reads the whole blocks
+and writes the variant's effective settings; the fit depends on this file, so it reruns only when a
+setting it uses changed (`-S train.batch_size=64` leaves a variant that sets its own batch size alone).
+How the variant's lists rank (`popularity_prior`, and any setting its architecture marks `rank_only`)
+is not in it: no fit reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from movierec.atomic import write_json
+from movierec.params import core, variants
+from movierec.params import data as data_params
+from movierec.paths import recipe
+from movierec.stages import command
+
+
+def main(args) -> None:
+    raw = core.read(args.params)
+    v = variants.load(raw, args.variant, args.params)
+    shared = v.module.shared(raw, args.params)
+    write_json(recipe(args.variant), {
+        "architecture": v.architecture,
+        "settings": core.fit_fields(v.settings),
+        "shared": dataclasses.asdict(shared) if shared is not None else None,
+        "train": dataclasses.asdict(v.train),
+        "rating_range": list(data_params.load(raw, args.params).rating_range),
+    })
+
+
+if __name__ == "__main__":
+    command(main, __doc__, variant=True)
