@@ -155,8 +155,9 @@ def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prep
     params = prepared_project / "params.yaml"  # as `dvc exp run -S train.distribute=multi_worker -S train.workers=2` sets them
     text = params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1)
     params.write_text(text.replace("distribute: none", "distribute: multi_worker", 1).replace("workers: 1", "workers: 2"))
-    proc = subprocess.Popen(
-        ["movierec", "train", "collab"], cwd=prepared_project,
+    run(["movierec", "recipe", "collab"], prepared_project)
+    proc = subprocess.Popen(  # the command dvc.yaml runs
+        ["python", "-m", "movierec.stages.train", "collab"], cwd=prepared_project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     for line in proc.stdout:

@@ -125,3 +125,64 @@ def test_a_variant_cannot_take_a_baselines_name(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"variants\.ease: the name of a baseline, whose files it would overwrite; rename the variant"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_variants_own_train_key_is_named_where_it_is_written():
+    params = raw()
+    params["variants"]["dae"]["train"]["epochs"] = -1
+    with pytest.raises(ParamsError, match=r"variants\.dae\.train\.epochs: -1 is out of range"):
+        parse_params(params)
+
+
+def test_an_unknown_architecture_lists_the_modules_there_are():
+    params = raw()
+    params["variants"]["collab"]["architecture"] = "cnn"
+    with pytest.raises(ParamsError, match=r"variants\.collab\.architecture: 'cnn' is not accepted; use one of collab, mf, multdae"):
+        parse_params(params)
+
+
+def test_a_stage_validates_only_the_blocks_it_reads():
+    """The evaluate stage reads `evaluate` and `data`: a bad `model` is the train stages' business."""
+    from movierec.params import data, evaluate
+
+    params = raw()
+    params["model"]["join"] = "sum"
+    assert evaluate.load(params).k == params["evaluate"]["k"] and data.load(params).dataset == params["data"]["dataset"]
+    with pytest.raises(ParamsError, match="model.join: 'sum' is not accepted"):
+        parse_params(params)
+
+
+def _recipe(tmp_path, monkeypatch, params: dict, variant: str) -> dict:
+    import argparse
+    import json
+
+    from movierec.stages import recipe
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    recipe.main(argparse.Namespace(params="params.yaml", variant=variant))
+    return json.loads((tmp_path / "data/recipes" / f"{variant}.json").read_text())
+
+
+def test_a_recipe_holds_what_the_fit_reads_and_nothing_about_ranking(tmp_path, monkeypatch):
+    params = raw()
+    dae = _recipe(tmp_path, monkeypatch, params, "dae")
+    assert dae["architecture"] == "multdae" and dae["shared"] is None
+    assert dae["train"]["batch_size"] == params["variants"]["dae"]["train"]["batch_size"]  # its own key
+    assert dae["train"]["seed"] == params["train"]["seed"]  # inherited
+    assert "score_low_weight" not in dae["settings"] and "popularity_prior" not in json_keys(dae)  # how it ranks, not how it fits
+    collab = _recipe(tmp_path, monkeypatch, params, "collab")
+    assert collab["shared"] == params["model"] and collab["rating_range"] == [0.0, 5.0]
+
+    params["variants"]["dae"]["score_low_weight"] = 0.5
+    params["variants"]["dae"]["popularity_prior"] = 0.3
+    params["train"]["batch_size"] = 7  # dae sets its own
+    assert _recipe(tmp_path, monkeypatch, params, "dae") == dae
+    params["train"]["seed"] = 1
+    assert _recipe(tmp_path, monkeypatch, params, "dae")["train"]["seed"] == 1
+
+
+def json_keys(tree) -> set[str]:
+    if isinstance(tree, dict):
+        return set(tree) | {k for v in tree.values() for k in json_keys(v)}
+    return set()

@@ -10,7 +10,7 @@ import numpy as np
 
 from movierec.examples import ModelInputs, RatingPairs
 from movierec.params.core import bounds
-from movierec.scoring import keras_predictor, pair_scorer, ranking_prior_arrays, rating_model_scorer
+from movierec.scoring import keras_predictor, pair_model_on_demand, pair_model_scorer, pair_model_serving
 
 SHARED = "train"
 DISTRIBUTABLE = True
@@ -53,21 +53,8 @@ def build(settings: Settings, shared, inputs: ModelInputs):
     return keras.Model([user, movie], layers.Rescaling(1.0, offset=inputs.global_mean)(layers.Add()([*biases, dot])), name="toy")
 
 
-def predictor(model):
-    return keras_predictor(model)
-
-
-def scorer(model, settings: Settings, prepared, prior_weight: float):
-    return rating_model_scorer(model, prepared, prior_weight)
-
-
 def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
     return np.asarray(model.get_layer("movie_factors").get_weights()[0], dtype=np.float32)
 
 
-def serving(model, settings: Settings, prepared, prior_weight: float) -> dict:
-    return ranking_prior_arrays(prepared, prior_weight)
-
-
-def on_demand(stored: dict, model, prepared, user: int, settings: Settings, prior_weight: float):
-    return pair_scorer(keras_predictor(model), len(prepared.movie_ids))
+predictor, scorer, serving, on_demand = keras_predictor, pair_model_scorer, pair_model_serving, pair_model_on_demand

@@ -200,17 +200,26 @@ def rating_prior(prepared, weight: float) -> np.ndarray | None:
     return popularity_prior(np.bincount(prepared.train.movie, minlength=len(prepared.movie_ids)), weight).astype(np.float32)
 
 
-def rating_model_scorer(model, prepared, prior_weight: float) -> BlockScorer:
-    """A Keras rating model's predicted ratings of every movie, plus its popularity prior when it ranks with one."""
+# An architecture whose Keras model maps (user, movie) pairs to ratings can take these three as its
+# `scorer`, `serving` and `on_demand` (see movierec.architectures), and `keras_predictor` as its `predictor`.
+
+
+def pair_model_scorer(model, settings, prepared, prior_weight: float) -> BlockScorer:
+    """Its predicted ratings of every movie, plus its popularity prior when it ranks with one."""
     score = pair_scorer(keras_predictor(model), len(prepared.movie_ids))
     prior = rating_prior(prepared, prior_weight)
     return score if prior is None else with_prior(score, prior)
 
 
-def ranking_prior_arrays(prepared, prior_weight: float) -> dict[str, np.ndarray]:
-    """A rating model's `ranking_prior` for the predictions file (none for weight 0): `recommend` adds it to rank."""
+def pair_model_serving(model, settings, prepared, prior_weight: float) -> dict[str, np.ndarray]:
+    """Its `ranking_prior` for the predictions file (none for weight 0): `recommend` adds it to rank."""
     prior = rating_prior(prepared, prior_weight)
     return {} if prior is None else {"ranking_prior": prior}
+
+
+def pair_model_on_demand(stored: dict, model, prepared, user: int, settings, prior_weight: float) -> BlockScorer:
+    """A scorer of any user from the loaded model (`recommend` adds the stored prior itself)."""
+    return pair_scorer(keras_predictor(model), len(prepared.movie_ids))
 
 
 def with_prior(score: BlockScorer, prior: np.ndarray) -> BlockScorer:

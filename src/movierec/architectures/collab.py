@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from movierec.params.core import PARAMS_FILE, ParamsError, block, bounds
-from movierec.scoring import keras_predictor, pair_scorer, ranking_prior_arrays, rating_model_scorer
+from movierec.scoring import keras_predictor, pair_model_on_demand, pair_model_scorer, pair_model_serving
 from movierec.examples import ModelInputs, RatingPairs, frozen_content
 
 SHARED = "model"
@@ -99,25 +99,10 @@ def build(settings: Settings, model: ModelParams, inputs: ModelInputs):
     return net
 
 
-def predictor(model):
-    return keras_predictor(model)
-
-
-def scorer(model, settings: Settings, prepared, prior_weight: float):
-    """Predicted ratings of every movie, plus the popularity prior when ranking with one."""
-    return rating_model_scorer(model, prepared, prior_weight)
+# A model of (user, movie) pairs: scored, stored and served as scoring.py says for those.
+predictor, scorer, serving, on_demand = keras_predictor, pair_model_scorer, pair_model_serving, pair_model_on_demand
 
 
 def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
     """The learned movie embedding table (n_movies, embedding_size)."""
     return np.asarray(model.get_layer("movie_embedding").get_weights()[0], dtype=np.float32)
-
-
-def serving(model, settings: Settings, prepared, prior_weight: float) -> dict:
-    """Nothing beyond the prior: `recommend` loads the Keras model to score a user without a stored list."""
-    return ranking_prior_arrays(prepared, prior_weight)
-
-
-def on_demand(stored: dict, model, prepared, user: int, settings: Settings, prior_weight: float):
-    """A scorer of `user` against every movie (the prior, if any, is added by `recommend` from `stored`)."""
-    return pair_scorer(keras_predictor(model), len(prepared.movie_ids))

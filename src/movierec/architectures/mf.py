@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.params.core import bounds
-from movierec.scoring import factor_scorer, keras_predictor, ranking_prior_arrays, rating_model_scorer
+from movierec.scoring import factor_scorer, keras_predictor, pair_model_scorer, pair_model_serving
 from movierec.examples import ModelInputs, RatingPairs, frozen_content
 
 SHARED = "train"
@@ -78,13 +78,8 @@ def build(settings: Settings, shared, inputs: ModelInputs):
     return net
 
 
-def predictor(model):
-    return keras_predictor(model)
-
-
-def scorer(model, settings: Settings, prepared, prior_weight: float):
-    """Predicted ratings of every movie (the Keras model's own arithmetic), plus the popularity prior when ranking with one."""
-    return rating_model_scorer(model, prepared, prior_weight)
+# A model of (user, movie) pairs: scored as scoring.py says for those; stored and served from its tables.
+predictor, scorer = keras_predictor, pair_model_scorer
 
 
 def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
@@ -106,7 +101,7 @@ def serving(model, settings: Settings, prepared, prior_weight: float) -> dict:
         "movie_bias": table("movie_bias")[:, 0],
         "user_factors": table("user_embedding"),
     }
-    return {**tables, **ranking_prior_arrays(prepared, prior_weight)}
+    return {**tables, **pair_model_serving(model, settings, prepared, prior_weight)}
 
 
 def on_demand(stored: dict, model, prepared, user: int, settings: Settings, prior_weight: float):

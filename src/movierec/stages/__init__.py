@@ -8,27 +8,34 @@ nothing else, so dvc.yaml can list exactly the code a stage runs (tests/test_sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from movierec.errors import MovierecError
 
 
-def command(main, description: str, variant: bool = False, extra=None) -> None:
-    """Parse the command line (`--params FILE`, a VARIANT if the stage takes one) and run `main(args)`:
-    an expected mistake prints one line and exits 1, with no traceback."""
+def arguments(description: str, variant: bool = False, workers: bool = False) -> argparse.Namespace:
+    """The stage's command line: `--params FILE`, a VARIANT if the stage takes one, `--workers` for train.
+    Pins BLAS to one thread first: same bits on any number of cores (see environment.py)."""
     from movierec.environment import pin_threads
 
     parser = argparse.ArgumentParser(prog=f"python -m movierec.stages.{Path(sys.argv[0]).stem}", description=description)
     parser.add_argument("--params", default="params.yaml", help="params file to read (default: params.yaml)")
     if variant:
         parser.add_argument("variant", help="a variant of params.yaml's `variants`")
-    if extra is not None:
-        extra(parser)
+    if workers:
+        parser.add_argument("--workers", type=int, default=None, help="train on N local worker processes (multi_worker); default: train.workers")
     args = parser.parse_args()
-    pin_threads()  # same bits on any number of cores: see environment.py
+    pin_threads()
+    return args
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """An expected mistake prints one line and exits 1, with no traceback."""
     try:
-        main(args)
+        yield
     except MovierecError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(1)

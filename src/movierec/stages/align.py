@@ -12,7 +12,7 @@ from movierec.params import core
 from movierec.params import embed as embed_params
 from movierec.paths import CONTENT_MATRIX, METRICS_DIR, PREPARED_DIR
 from movierec.prepare import load_prepared
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
@@ -26,4 +26,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__)
+    with one_line_errors():
+        main(arguments(__doc__))

@@ -9,7 +9,7 @@ from movierec.params import core
 from movierec.params import data as data_params
 from movierec.params import embed as embed_params
 from movierec.paths import CONTENT_ARCHIVE
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
@@ -25,4 +25,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__)
+    with one_line_errors():
+        main(arguments(__doc__))

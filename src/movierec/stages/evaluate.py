@@ -9,7 +9,7 @@ from movierec.params import data as data_params
 from movierec.params import evaluate as evaluate_params
 from movierec.paths import PREPARED_DIR
 from movierec.prepare import load_prepared
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
@@ -22,4 +22,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__, variant=True)
+    with one_line_errors():
+        main(arguments(__doc__, variant=True))

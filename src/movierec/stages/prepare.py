@@ -11,7 +11,7 @@ from movierec.params import data as data_params
 from movierec.params import prepare as prepare_params
 from movierec.paths import METRICS_DIR, PREPARED_DIR
 from movierec.prepare import prepare, save_prepared
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
@@ -25,4 +25,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__)
+    with one_line_errors():
+        main(arguments(__doc__))

@@ -9,11 +9,9 @@ in metrics/lists/<variant>.json.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from movierec import fitted, lists, predictions
+from movierec import fitted, lists, predictions, recipes
 from movierec.atomic import write_json
 from movierec.errors import MovierecError
 from movierec.params import core, variants
@@ -21,7 +19,7 @@ from movierec.params import evaluate as evaluate_params
 from movierec.paths import METRICS_DIR, PREPARED_DIR, recipe
 from movierec.prepare import Prepared, load_prepared
 from movierec.quiet import import_tensorflow
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def carve_of(prepared: Prepared, held_rows: np.ndarray) -> Prepared:
@@ -33,7 +31,7 @@ def carve_of(prepared: Prepared, held_rows: np.ndarray) -> Prepared:
 def main(args) -> None:
     raw = core.read(args.params)
     e, v = evaluate_params.load(raw, args.params), variants.load(raw, args.variant, args.params)
-    threads = json.loads(recipe(args.variant).read_text())["train"]["threads"]  # score with the fit's thread count: the same bits
+    threads = recipes.read(recipe(args.variant)).train.threads  # score with the fit's thread count: the same bits
     tf = import_tensorflow(threads=threads)
     tf.config.experimental.enable_op_determinism()
     prepared, folder = load_prepared(PREPARED_DIR), fitted.folder(args.variant)
@@ -52,4 +50,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__, variant=True)
+    with one_line_errors():
+        main(arguments(__doc__, variant=True))

@@ -10,27 +10,19 @@ is not in it: no fit reads it.
 
 from __future__ import annotations
 
-import dataclasses
-
-from movierec.atomic import write_json
+from movierec import recipes
 from movierec.params import core, variants
 from movierec.params import data as data_params
 from movierec.paths import recipe
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
     raw = core.read(args.params)
     v = variants.load(raw, args.variant, args.params)
-    shared = v.module.shared(raw, args.params)
-    write_json(recipe(args.variant), {
-        "architecture": v.architecture,
-        "settings": core.fit_fields(v.settings),
-        "shared": dataclasses.asdict(shared) if shared is not None else None,
-        "train": dataclasses.asdict(v.train),
-        "rating_range": list(data_params.load(raw, args.params).rating_range),
-    })
+    recipes.write(recipe(args.variant), v, v.module.shared(raw, args.params), data_params.load(raw, args.params).rating_range)
 
 
 if __name__ == "__main__":
-    command(main, __doc__, variant=True)
+    with one_line_errors():
+        main(arguments(__doc__, variant=True))

@@ -12,7 +12,7 @@ from movierec.evaluate import read_evaluation
 from movierec.params import core
 from movierec.params import evaluate as evaluate_params
 from movierec.paths import METRICS_DIR
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 
 
 def main(args) -> None:
@@ -36,4 +36,5 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    command(main, __doc__)
+    with one_line_errors():
+        main(arguments(__doc__))

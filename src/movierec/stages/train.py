@@ -7,34 +7,21 @@ TF_CONFIG, it launches train.workers local worker processes, of which only the c
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from movierec import architectures, distribute, fitted
+from movierec import distribute, fitted, recipes
 from movierec.atomic import write_json
 from movierec.environment import environment_record
 from movierec.errors import MovierecError
-from movierec.params.core import build
 from movierec.params.train import TrainParams
 from movierec.paths import CONTENT_MATRIX, METRICS_DIR, PREPARED_DIR, recipe
 from movierec.prepare import load_prepared
 from movierec.quiet import import_tensorflow
-from movierec.stages import command
+from movierec.stages import arguments, one_line_errors
 from movierec.training import regime
-
-
-def load_recipe(path: Path):
-    """(architecture module, its settings, its shared block or None, the train params, the rating range)."""
-    if not path.is_file():
-        raise MovierecError(f"{path}: missing; run `dvc repro` (the recipe stage writes it from params.yaml)")
-    r = json.loads(path.read_text())
-    module = architectures.find(r["architecture"])
-    settings = build(module.Settings, r["settings"], str(path), "settings.", fit_only=True)
-    shared = module.shared({module.SHARED: r["shared"]}, str(path)) if r["shared"] is not None else None
-    return module, settings, shared, build(TrainParams, r["train"], str(path), "train."), tuple(r["rating_range"])
 
 
 def with_workers(module, t: TrainParams, workers: int) -> TrainParams:
@@ -49,13 +36,14 @@ def with_workers(module, t: TrainParams, workers: int) -> TrainParams:
 
 
 def main(args) -> None:
-    module, settings, shared, t, rating_range = load_recipe(recipe(args.variant))
+    r = recipes.read(recipe(args.variant))
+    module, settings, t = r.architecture, r.settings, r.train
     if args.workers is not None:
         if args.workers < 1:
             raise MovierecError(f"--workers {args.workers}: give 1 or more")
         t = with_workers(module, t, args.workers)
     if distribute.should_launch(t.distribute, t.workers):
-        argv = [sys.executable, "-m", __name__, "--params", args.params, args.variant]
+        argv = [sys.executable, "-m", "movierec.stages.train", "--params", args.params, args.variant]
         if args.workers is not None:
             argv += ["--workers", str(args.workers)]
         distribute.launch(argv, t.workers)
@@ -65,7 +53,7 @@ def main(args) -> None:
     content = np.load(CONTENT_MATRIX, allow_pickle=False) if module.uses_content(settings) else None
     tensorboard_dir = Path("logs") / args.variant if t.tensorboard else None
     fit = regime.fit(
-        module, settings, shared, t, load_prepared(PREPARED_DIR), content, rating_range,
+        module, settings, r.shared, t, load_prepared(PREPARED_DIR), content, r.rating_range,
         live_dir=METRICS_DIR / "train" / args.variant, tensorboard_dir=tensorboard_dir,
     )
     if not distribute.is_chief(t.distribute):
@@ -76,9 +64,6 @@ def main(args) -> None:
     write_json(METRICS_DIR / "environment" / f"{args.variant}.json", environment_record(tf_threads=t.threads))
 
 
-def options(parser) -> None:
-    parser.add_argument("--workers", type=int, default=None, help="train on N local worker processes (multi_worker); default: train.workers")
-
-
 if __name__ == "__main__":
-    command(main, __doc__, variant=True, extra=options)
+    with one_line_errors():
+        main(arguments(__doc__, variant=True, workers=True))
