@@ -61,7 +61,7 @@ def train_tiny(tmp_path, variant=None):
 def rank_and_save(folder, prepared, variant, model):
     """What the train and rank stages write, in `folder` laid out as a project (data/models, data/predictions)."""
     fitted.save(folder / fitted.folder("dae"), model)
-    arrays = lists.predictions(multdae, model, variant.settings, prepared, E, variant.popularity_prior[0])
+    arrays = lists.rank(multdae, model, variant.settings, prepared, E, variant.popularity_prior[0])
     predictions.write(folder / predictions.path("dae"), arrays)
     return folder / predictions.path("dae")
 

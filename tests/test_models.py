@@ -109,7 +109,7 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=4, max_users=0, seed=0)
     train = Split(np.concatenate([train.user, [1, 2, 3, 5]]), np.concatenate([train.movie, [7, 7, 7, 3]]), np.full(12, 3.0))
     prepared = Prepared(np.arange(n_users), np.arange(n_movies), train, test)  # movie 7 rated 4 times, 3 twice
-    predictions.write(tmp_path / "p.npz", lists.predictions(v.module, net, v.settings, prepared, e, prior))
+    predictions.write(tmp_path / "p.npz", lists.rank(v.module, net, v.settings, prepared, e, prior))
     saved = predictions.read(tmp_path / "p.npz")
     users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)
     expected = net.predict([users, movies], verbose=0).reshape(n_users, n_movies)
@@ -135,7 +135,7 @@ def test_exported_predictions_are_what_the_model_predicts(variant, prior, tmp_pa
     only = predictions.read(tmp_path / "p.npz", "movie_vectors")
     assert list(only) == ["movie_vectors"] and np.array_equal(only["movie_vectors"], saved["movie_vectors"])
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]  # no temporary file left
-    predictions.write(tmp_path / "again.npz", lists.predictions(v.module, net, v.settings, prepared, e, prior))
+    predictions.write(tmp_path / "again.npz", lists.rank(v.module, net, v.settings, prepared, e, prior))
     assert (tmp_path / "again.npz").read_bytes() == (tmp_path / "p.npz").read_bytes()  # same model, same bits
 
 

@@ -13,7 +13,7 @@ from movierec.ranking import measure_lists
 from movierec.scoring import PAD, BlockScorer, RatedIndex, evaluation_lists, popularity_prior, ranking_users, top_k_with_offsets
 
 
-def predictions(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float) -> dict[str, np.ndarray]:
+def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float) -> dict[str, np.ndarray]:
     """The predictions file's arrays (`movierec.predictions`) of `model`, a fitted `architecture`:
     each ranked user's top `evaluate.top_n` (scored in chunks of users: users x top_n, never users x
     movies) ranked with `prior_weight`, its movie vectors and what scores any user on demand; for a

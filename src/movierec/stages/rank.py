@@ -44,7 +44,7 @@ def main(args) -> None:
         split = carve_of(prepared, held)
         chosen = lists.choose_popularity_prior(v.module.scorer(carve_model, v.settings, split, 0.0), split, grid, e)
     weight = chosen.get("popularity_prior", grid[0])
-    arrays = lists.predictions(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
+    arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
     predictions.write(predictions.path(args.variant), arrays)
     write_json(METRICS_DIR / "lists" / f"{args.variant}.json", {"popularity_prior": weight, **chosen})
 
