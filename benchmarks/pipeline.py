@@ -70,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--against", metavar="REV", help="also reproduce REV in each run, alternating, and print HEAD / REV")
+    ap.add_argument("--no-memory", action="store_true", help="skip the per-stage peak memory table")
     args = ap.parse_args()
     if not os.environ.get("MOVIEREC_DATA_MIRROR"):
         sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
@@ -97,6 +98,8 @@ def main() -> None:
             ratio = statistics.median(walls) / statistics.median(against)
             print(f"{args.against}: median of {len(against)}: {statistics.median(against):.1f} s; HEAD / {args.against} = {ratio:.3f}")
         print()
+        if args.no_memory:
+            return
         repo = head_repo
 
         dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=repo, capture_output=True, text=True, check=True).stdout

@@ -81,3 +81,13 @@ def test_the_readme_names_the_model_recommend_serves_by_default():
     best = serve.best_variant(evaluations, "ndcg", p.evaluate.k)
     readme = " ".join((REPO / "README.md").read_text().split())
     assert f"on the notebook's split it serves {'EASE' if best == 'ease' else f'`{best}`'}" in readme, best
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not re.match(r"[a-z]+://", target) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, broken

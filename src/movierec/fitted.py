@@ -35,12 +35,13 @@ def save(path: Path, model, carve_model=None, held_rows: np.ndarray | None = Non
 
 
 def load_model(path: Path, name: str = "model"):
+    """The fitted model, for scoring: without its optimizer state (nothing here trains it further)."""
     import keras
 
     file = Path(path) / f"{name}.keras"
     if not file.is_file():
         raise MovierecError(f"{file}: not found; run `dvc repro` first (or `dvc pull` if a remote is set up)")
-    return keras.saving.load_model(file)
+    return keras.saving.load_model(file, compile=False)
 
 
 def load_carve(path: Path):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from movierec.atomic import atomic_path
 from movierec.errors import MovierecError
+
+if TYPE_CHECKING:  # the stages that load a split need no pandas (its import costs a few tenths of a second)
+    import pandas as pd
 
 
 @dataclass(frozen=True)
