@@ -1,6 +1,6 @@
 """Speed users feel: whole `movierec` commands, each a fresh process as a user would run it.
 
-    python benchmarks/cli_speed.py        (after `dvc repro`)
+    python benchmarks/cli_speed.py [A B]   (after `dvc repro`; A and B default to HEAD~1 and HEAD)
 
 Prints, per command, the median wall time over 5 runs, its ratio to the floor measured in the same run
 (a bare `import numpy, pandas`: machines and hours differ by 2x here), and whether it imported TensorFlow
@@ -45,6 +45,11 @@ def main() -> None:
         probe = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True)
         imports_tf = probe.stdout.strip().splitlines()[-1]
         print(f"{label:36s} median {wall:.2f} s over 5 runs, {wall / floor:.1f}x the floor; imports TensorFlow: {imports_tf}")
+    a, b = sys.argv[1:3] if len(sys.argv) >= 3 else ("HEAD~1", "HEAD")
+    diff = median_wall(["dvc", "metrics", "diff", a, b])
+    compare = median_wall(["movierec", "compare", a, b])
+    print(f"{'dvc metrics diff ' + a + ' ' + b:36s} median {diff:.2f} s over 5 runs")
+    print(f"{'movierec compare ' + a + ' ' + b:36s} median {compare:.2f} s over 5 runs, {compare / diff:.2f}x dvc metrics diff (goal: at most 3x)")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py table` renders `scale.py dae`'s record;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
+- compare:  `movierec compare` on the committed results, for the pairs in COMPARE_EXAMPLES;
 - popularity_prior: mf_content's validation NDCG@10 for each popularity_prior of params.yaml, from its
             rank stage's record, metrics/lists/mf_content.json (the chosen one in bold);
 - coherence: `dvc metrics diff SIMILAR_FROM HEAD --md`, genre-coherence rows (before and after the
@@ -231,6 +232,19 @@ def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
     return f"```\n$ dvc metrics diff {rev} HEAD --md   # {note or names} rows\n" + "\n".join(keep) + "\n```\n"
 
 
+COMPARE_EXAMPLES = (("collab,mf_content", "rmse"), ("collab,hybrid", "rmse"), ("ease,dae", "ndcg_at_10"))
+
+
+def compare_examples() -> str:
+    """`movierec compare` between models of the committed results, as it prints."""
+    out = []
+    for models, metric in COMPARE_EXAMPLES:
+        argv = ["movierec", "compare", "workspace", "--models", models, "--metrics", metric]
+        printed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        out.append("$ " + " ".join(argv).replace("workspace", "HEAD") + "\n" + printed)
+    return "```\n" + "".join(out) + "```\n"
+
+
 def fill(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(text):
@@ -256,6 +270,7 @@ def main() -> None:
     text = fill(text, "dae_choices", verbatim("dae_choices"))
     text = fill(text, "scale", verbatim("scale"))
     text = fill(text, "popularity_prior", popularity_prior_table())
+    text = fill(text, "compare", compare_examples())
     text = fill(text, "ulp", verbatim("ulp_sensitivity"))
     readme.write_text(text)
 

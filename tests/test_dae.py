@@ -90,11 +90,11 @@ def test_recovers_the_planted_blocks_and_beats_most_popular(trained):
     users, lists = saved["top_users"], saved["top_movies"]
     assert summary["epochs_run"] == 30
     assert own_block_share(users, lists[:, :5]) > 0.95  # nearly every recommendation from the user's own block
-    metrics, _, _ = evaluate_variant(saved, prepared, E, (0.0, 5.0))
+    metrics, _, _, _ = evaluate_variant(saved, prepared, E, (0.0, 5.0))
     popularity = np.bincount(prepared.train.movie, minlength=N_MOVIES).astype(np.float32)
     rated = RatedIndex.from_pairs(prepared.train.user, prepared.train.movie, N_USERS)
     popular, _ = top_k_of_users(lambda u: np.tile(popularity, (len(u), 1)), users, N_MOVIES, rated, E.top_n)
-    popular_metrics, _, _ = evaluate_variant({**saved, "top_movies": popular}, prepared, E, (0.0, 5.0))
+    popular_metrics, _, _, _ = evaluate_variant({**saved, "top_movies": popular}, prepared, E, (0.0, 5.0))
     assert own_block_share(users, popular[:, :5]) < 0.75  # B's users get A's movies
     assert metrics["ndcg_at_5"] > popular_metrics["ndcg_at_5"] + 0.05
     assert metrics["recall_at_5"] > popular_metrics["recall_at_5"]
@@ -108,7 +108,7 @@ def test_exports_a_ranker_without_ratings(trained):
     assert saved["movie_vectors"].shape == (N_MOVIES, variant.settings.hidden)
     np.testing.assert_array_equal(saved["movie_vectors"].T, model.get_layer("logits").get_weights()[0])
     assert int(saved["n_params"]) == model.count_params()
-    metrics, sample, curve = evaluate_variant(saved, prepared, E, (0.0, 5.0))
+    metrics, sample, curve, _ = evaluate_variant(saved, prepared, E, (0.0, 5.0))
     assert not any(key.startswith(("rmse", "mae")) for key in metrics) and "ndcg_at_5" in metrics
     assert len(sample["actual"]) == 0 and len(curve["k"]) == E.top_n
     assert not serve.Served("dae", multdae).predicts_ratings  # recommend labels its scores relevance scores

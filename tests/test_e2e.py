@@ -44,6 +44,10 @@ def test_repro_then_each_edit_reruns_only_what_it_touches(project):
     assert "ndcg_at_10" in shown and "rmse_by_movie_ratings" in shown and "genre_coherence" in shown
     report = (root / "metrics/report.md").read_text()
     assert all(name in report for name in ("| collab |", "| mf_content |", "| most_popular |"))
+    assert re.search(r"\| collab \| \**\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", report)  # RMSE with its interval
+    for name in ("collab", "hybrid", "mf_content", "dae", "global_mean", "bias", "most_popular", "ease"):
+        header = (root / "metrics/users" / f"{name}.csv").read_text().splitlines()[0]
+        assert header.startswith("user,") and ("sse" in header) == (name not in ("dae", "most_popular", "ease")), name
     for figure in ("ranking_at_k", "training_curves", "rmse_by_popularity"):  # the README shows these
         assert (root / "metrics/plots" / f"{figure}.png").read_bytes().startswith(b"\x89PNG"), figure
 
@@ -109,6 +113,7 @@ RERUN_TABLE = [
     ("train.batch_size", _set_param("train.batch_size", 16), REFIT_NOTEBOOK),  # mf_content and dae set their own
     ("a variant's popularity_prior", _set_param("variants.dae.popularity_prior", 0.2), {"rank@dae", "report"}),
     ("baselines.ease_reg", _set_param("baselines.ease_reg", 300.0), {"baselines"}),
+    ("compare.confidence", _set_param("compare.confidence", 0.9), {"report"}),  # how differences are judged
     ("recommend's help", _replace_in("src/movierec/cli.py", "A userId from ratings.csv.", "A userId of ratings.csv."), set()),
     ("serve.py, synth.py, drift.py", _append_comment("src/movierec/serve.py", "src/movierec/synth.py", "src/movierec/drift.py"), set()),
     ("report.py", _append_comment("src/movierec/report.py"), {"report"}),
@@ -278,6 +283,11 @@ def test_a_teammate_pulls_results_and_experiments_instead_of_training(make_proje
     run(["dvc", "exp", "pull", "origin", "bias-reg-4"], clone, env)
     shown = run(["dvc", "exp", "show", "--json"], clone, env).stdout
     assert "bias-reg-4" in shown and "rmse" in shown
+    compared = json.loads(run(["movierec", "compare", "HEAD", "bias-reg-4", "--format", "json"], clone, env).stdout)["rows"]
+    verdicts = {(r["model"], r["metric"]): r for r in compared}
+    bias = verdicts[("bias", "rmse")]  # the experiment's one change, paired over the same users
+    assert bias["delta"] != 0 and bias["low"] <= bias["delta"] <= bias["high"]
+    assert all(r["delta"] == 0 and r["verdict"] == "within noise" for (model, _), r in verdicts.items() if model == "collab")
 
 
 ALL_STAGES = {"download", "prepare", "embed", "align", "baselines", "report"} | {

@@ -30,7 +30,7 @@ LISTS = np.array([[1, 2, 3], [3, 4, 0], [5, 0, 1], [0, 1, -1]])
 
 def metrics_for(lists=LISTS, users=None, k=3):
     u, m, r = (np.array(c) for c in zip(*TEST_ROWS))
-    return ranking.ranking_metrics(lists, u, m, r, relevance_threshold=4.0, k=k, n_movies=6, users=users)
+    return ranking.ranking_metrics(lists, u, m, r, relevance_threshold=4.0, k=k, n_movies=6, users=users)[0]
 
 
 def test_ranking_metrics_match_hand_computation():
@@ -103,7 +103,7 @@ def test_baselines_never_recommend_train_movies():
 def test_a_sample_of_users_is_measured_on_its_own_test_rows_and_says_so():
     test = Split(*(np.array(c) for c in zip(*TEST_ROWS)))
     users = np.array([0, 3])
-    got = ranking.measure_lists(LISTS[users], users, 3, test, k=3, relevance_threshold=4.0, n_movies=6)
+    got, _ = ranking.measure_lists(LISTS[users], users, 3, test, k=3, relevance_threshold=4.0, n_movies=6)
     full = metrics_for()
     assert got["n_users_evaluated"] == 2 and got["n_users_eligible"] == 3 and got["users_sampled"] is True
     assert got["precision_at_3"] == pytest.approx((2 / 3 + 0) / 2)
@@ -155,7 +155,7 @@ def test_every_ease_param_reaches_its_fit_and_its_curve_matches_its_metrics(monk
     evaluations, served = baselines.evaluate_baselines(prepared, BASELINE_PARAMS, evaluate_params(k=5), (0.0, 5.0))
     assert served.model.history_weighting == (4.0, 0.5) and served.top_movies.shape == (len(served.users), 50)
     assert fit_with == {"reg": 200.0, "max_movies": BASELINE_PARAMS.ease_max_movies, "positive_threshold": 4.0, "score_low_weight": 0.5}
-    metrics, _, curve = evaluations["ease"]
+    metrics, _, curve, _ = evaluations["ease"]
     assert 0 <= metrics["ndcg_at_5"] <= 1 and metrics["n_params"] == 25 * 24
     # The curve at k = 5 is the reported @5 figure; recall never falls as the list grows.
     assert curve["recall"][4] == pytest.approx(metrics["recall_at_5"]) and curve["ndcg"][4] == pytest.approx(metrics["ndcg_at_5"])

@@ -43,7 +43,7 @@ def dense_evaluate_ranking(predict_fn, prepared, k, relevance_threshold):
     seen = np.zeros((n_users, n_movies), dtype=bool)
     seen[prepared.train.user, prepared.train.movie] = True
     lists = dense_top_k(scores, seen[users], k)
-    return lists, ranking.ranking_metrics(lists, test.user, test.movie, test.rating, relevance_threshold, k, n_movies, users=users)
+    return lists, ranking.ranking_metrics(lists, test.user, test.movie, test.rating, relevance_threshold, k, n_movies, users=users)[0]
 
 
 # ---------------------------------------------------------------- data
@@ -118,7 +118,7 @@ def test_stored_lists_give_the_whole_matrix_metrics_and_lists(block):
         n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,
     )
     predictions = {"test_predictions": predict(prepared.test.user, prepared.test.movie), "top_users": users, "top_movies": top_movies}
-    got, _, _ = evaluate.evaluate_variant(predictions, prepared, e, (0.5, 5.0))
+    got, _, _, _ = evaluate.evaluate_variant(predictions, prepared, e, (0.5, 5.0))
     lists, _ = dense_evaluate_ranking(predict, prepared, 80, 4.0)
     np.testing.assert_array_equal(top_movies, lists)
     assert (top_movies == scoring.PAD).any()  # the heavy users ran out of candidates
@@ -133,7 +133,7 @@ def test_stored_lists_give_the_whole_matrix_metrics_and_lists(block):
 def test_rating_metrics_clip_to_the_scale():
     prepared = random_prepared(seed=3)
     raw = np.where(np.arange(len(prepared.test)) % 2 == 0, 9.0, -3.0)
-    got, sample = evaluate.evaluate_ratings(raw, prepared, (0.5, 5.0))
+    got, sample, _ = evaluate.evaluate_ratings(raw, prepared, (0.5, 5.0))
     clipped = np.where(raw > 0, 5.0, 0.5)
     assert got["rmse"] == pytest.approx(np.sqrt(np.mean((clipped - prepared.test.rating) ** 2)))
     assert sample["predicted"].min() >= 0.5 and sample["predicted"].max() <= 5.0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movierec import predictions
+from movierec import per_user, predictions
 from movierec.atomic import atomic_path
 from movierec.evaluate import evaluate_ratings
 from movierec.params.baselines import BaselineParams
@@ -95,7 +95,7 @@ class ServedEase:
 def evaluate_baselines(
     prepared: Prepared, b: BaselineParams, e: EvaluateParams, rating_range: tuple[float, float]
 ) -> tuple[dict[str, tuple[dict, dict | None, dict | None]], ServedEase]:
-    """{name: (metrics, scatter sample, ranking curve)} for the BASELINES, measured like the variants,
+    """{name: (metrics, scatter sample, ranking curve, per-user table)} for the BASELINES, measured like the variants,
     and EASE with its lists for serving.
 
     The global mean ranks nothing (one big tie); most-popular's and EASE's scores are not ratings.
@@ -116,18 +116,21 @@ def evaluate_baselines(
     }
     users, n_eligible = ranking_users(test.user, test.rating, e.relevance_threshold, e.max_users, e.seed)
     rated = RatedIndex.from_pairs(train.user, train.movie, n_users)
+    rated_users = per_user.rating_users(test.user, e.max_users, e.seed)
     out, served = {}, None
     for name, (model, ratings, ranking, n_params) in models.items():
-        metrics, sample = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range) if ratings else ({}, None)
-        curve = None
+        metrics, sample, errors, curve, ranked = {}, None, None, None, None
+        if ratings:
+            metrics, sample, errors = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range, rated_users)
         if ranking:
             lists, scores = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
             measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
-            metrics.update(measure_lists(lists, users, n_eligible, k=e.k, **measured))
+            list_metrics, ranked = measure_lists(lists, users, n_eligible, k=e.k, **measured)
+            metrics.update(list_metrics)
             curve = ranking_curve(lists, users, **measured)
             if model is ease:
                 served = ServedEase(ease, users, lists, scores)
-        out[name] = ({**metrics, "n_params": n_params}, sample, curve)
+        out[name] = ({**metrics, "n_params": n_params}, sample, curve, per_user.table(prepared.user_ids, errors, ranked))
     return {name: out[name] for name in BASELINES}, served
 
 

@@ -1,4 +1,4 @@
-"""The `movierec` command, for people: `recommend`, `similar`, `synth`, `check-drift`, and each pipeline
+"""The `movierec` command, for people: `recommend`, `similar`, `compare`, `summarize`, `synth`, `check-drift`, and each pipeline
 stage by name (the same entries dvc.yaml runs, `python -m movierec.stages.<stage>`).
 
 No stage imports this file, so editing a help text here reruns nothing. Expected mistakes raise
@@ -196,6 +196,76 @@ def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {name}" if name else "")
     _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings >= {min_ratings}):")
+
+
+@cli.command()
+@click.argument("revisions", nargs=-1)
+@click.option("--models", default=None, help="Comma-separated models to compare (default: every model both sides have). "
+              "With one revision and two models, compare those two models at that revision.")
+@click.option("--metrics", default=None, help="Comma-separated metrics to compare (e.g. rmse,ndcg_at_10; default: every one both sides have). "
+              "Fewer rows, a milder Holm correction.")
+@click.option("--test", type=click.Choice(["permutation", "t", "wilcoxon"]), default="permutation", show_default=True,
+              help="The paired test over users behind p: permutation (swaps each user's two values), or scipy's ttest_rel or wilcoxon.")
+@click.option("--format", "fmt", type=click.Choice(["plain", "markdown", "json"]), default="plain", show_default=True)
+@click.option("--fail-if-worse", "fail_metric", default=None, metavar="METRIC",
+              help="Exit 1 if B is significantly worse than A on METRIC (e.g. ndcg_at_10) for any model: a CI gate.")
+@click.pass_context
+def compare(ctx, revisions, models, metrics, test, fmt, fail_metric):
+    """Is B better than A, or within noise? Every model and metric of two revisions (git revisions,
+    branches, `dvc exp` names or `workspace`; default HEAD against the workspace), paired over the users
+    both were measured on: the difference, its interval, a paired test and a verdict after Holm's correction.
+
+    Reads the git-tracked metrics/users files only: works in a fresh clone with no DVC remote."""
+    from movierec import compare as comparing
+    from movierec.params import compare as compare_params
+
+    s = compare_params.load(_raw_params(ctx), ctx.obj["params_file"])
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if len(revisions) > 2:
+        raise MovierecError(f"compare takes at most two revisions, got {len(revisions)}: {' '.join(revisions)}")
+    if len(revisions) == 1 and names and len(names) == 2:
+        tables = comparing.per_user_tables(revisions[0], names)
+        a, b = names
+        pairs = [(f"{names[1]} - {names[0]}", tables[names[0]], tables[names[1]])]
+    else:
+        a, b = {0: ("HEAD", comparing.WORKSPACE), 1: (*revisions, comparing.WORKSPACE), 2: revisions}[len(revisions)]
+        tables_a, tables_b = comparing.per_user_tables(a, names), comparing.per_user_tables(b, names)
+        pairs = [(m, tables_a[m], tables_b[m]) for m in tables_a if m in tables_b]
+        if not pairs:
+            raise MovierecError(f"{a} and {b} have no model in common; `--models` picks them")
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    rows = comparing.compare(pairs, s, test, wanted)
+    if fail_metric and fail_metric not in {r["metric"] for r in rows}:
+        raise MovierecError(f"--fail-if-worse {fail_metric}: no such metric here; compared: {', '.join(sorted({r['metric'] for r in rows}))}")
+    click.echo(comparing.render(rows, a, b, fmt, s, test))
+    worse = [r["model"] for r in rows if r["metric"] == fail_metric and r["verdict"] == "worse"]
+    if worse:
+        click.echo(f"{b} is significantly worse than {a} on {fail_metric} for {', '.join(worse)}", err=True)
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("revisions", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def summarize(revisions, as_json):
+    """Mean ± std of every model's metrics over a set of runs: REVISIONS (commits, branches, `dvc exp`
+    names), or by default every experiment based on HEAD. Run `dvc exp run --queue -S train.seed=1,2,3,4,5`
+    and `dvc queue start` first, and this is the noise of training."""
+    import json
+
+    from movierec import compare as comparing
+
+    revs = list(revisions) or comparing.experiments_of("HEAD")
+    if len(revs) < 2:
+        raise MovierecError("summarize needs at least two runs; pass revisions, or queue experiments based on HEAD (`dvc exp run --queue -S train.seed=1,2,3`)")
+    summary = comparing.summarize(revs)
+    if as_json:
+        click.echo(json.dumps({"runs": revs, "models": summary}, indent=2))
+        return
+    click.echo(f"mean ± std over {len(revs)} runs")
+    for model, metrics in sorted(summary.items()):
+        for metric, v in sorted(metrics.items()):
+            click.echo(f"{model:14s} {metric:24s} {v['mean']:.4f} ± {v['std']:.4f}  (n={v['n']})")
 
 
 @cli.command()

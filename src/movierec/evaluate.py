@@ -1,12 +1,13 @@
 """Test-split metrics for a ranked model, from its predictions file: the only place that reads the test ratings' values.
 
-Also the metrics files every evaluated model gets (`write_evaluation`): metrics/eval/<name>.json, and
-the plot data in metrics/predictions and metrics/ranking."""
+Also the metrics files every evaluated model gets (`write_evaluation`): metrics/eval/<name>.json, its
+per-user results in metrics/users (`per_user.py`), and the plot data in metrics/predictions and metrics/ranking."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from movierec import per_user
 from movierec.errors import MovierecError
 from movierec.params.evaluate import EvaluateParams
 from movierec.paths import METRICS_DIR
@@ -24,9 +25,10 @@ MOVIE_BUCKETS = (0, 1, 5, 20, 100)  # the movie's training ratings: 0 is cold st
 USER_BUCKETS = (0, 20, 50, 100, 250)
 
 
-def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tuple[float, float]):
-    """RMSE, MAE and RMSE by popularity of the test pairs' predictions (clipped to the scale), and a
-    sample of (actual, predicted) pairs for the scatter plot."""
+def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tuple[float, float], users: np.ndarray | None = None):
+    """RMSE, MAE and RMSE by popularity of the test pairs' predictions (clipped to the scale), a
+    sample of (actual, predicted) pairs for the scatter plot, and the errors of `users` (default:
+    every test user) for the per-user file."""
     train, test = prepared.train, prepared.test
     pred = clip_ratings(np.asarray(predicted, dtype=np.float64).reshape(-1), rating_range)
     if pred.shape != test.rating.shape:
@@ -40,27 +42,31 @@ def evaluate_ratings(predicted: np.ndarray, prepared: Prepared, rating_range: tu
         buckets = rmse_by_bucket(test.rating, pred, counts, edges)
         metrics[f"rmse_by_{name}_ratings"] = {label: b["rmse"] for label, b in buckets.items()}
     n_sample = min(PREDICTION_SAMPLE, len(test))
-    return metrics, {"actual": test.rating[:n_sample], "predicted": pred[:n_sample]}
+    users = per_user.rating_users(test.user, 0, 0) if users is None else users
+    errors = per_user.rating_errors(test.user, pred - np.asarray(test.rating, dtype=np.float64), users)
+    return metrics, {"actual": test.rating[:n_sample], "predicted": pred[:n_sample]}, errors
 
 
 def evaluate_variant(predictions: dict, prepared: Prepared, e: EvaluateParams, rating_range: tuple[float, float]):
     """All test metrics of a ranked variant from its predictions file: its test-pair predictions and
     the top lists the rank stage stored (checked to be for the users these params pick, and long enough for k),
-    a sample for the scatter plot, and the ranking metrics at every k up to top_n. A ranker (no
-    `test_predictions`) gets the ranking metrics only, and an empty sample (its dvc.yaml plot file
-    exists, with a header only)."""
+    a sample for the scatter plot, the ranking metrics at every k up to top_n, and the per-user table. A
+    ranker (no `test_predictions`) gets the ranking metrics only, and an empty sample (its dvc.yaml plot
+    file exists, with a header only)."""
     users, n_eligible = ranking_users(prepared.test.user, prepared.test.rating, e.relevance_threshold, e.max_users, e.seed)
     stored = predictions["top_movies"]
     if not np.array_equal(predictions["top_users"], users):
         raise MovierecError("the predictions file ranks other users than evaluate's params pick; run `dvc repro` to rank again")
     if stored.shape[1] < e.k:
         raise MovierecError(f"evaluate.k={e.k} is above the {stored.shape[1]} movies per user the rank stage stored; raise evaluate.top_n and run `dvc repro`")
-    metrics, sample = {}, {"actual": np.empty(0), "predicted": np.empty(0)}
+    metrics, sample, errors = {}, {"actual": np.empty(0), "predicted": np.empty(0)}, None
     if "test_predictions" in predictions:
-        metrics, sample = evaluate_ratings(predictions["test_predictions"], prepared, rating_range)
+        rated = per_user.rating_users(prepared.test.user, e.max_users, e.seed)
+        metrics, sample, errors = evaluate_ratings(predictions["test_predictions"], prepared, rating_range, rated)
     measured = dict(test=prepared.test, relevance_threshold=e.relevance_threshold, n_movies=len(prepared.movie_ids))
-    metrics.update(measure_lists(stored, users, n_eligible, k=e.k, **measured))
-    return metrics, sample, ranking_curve(stored, users, **measured)
+    list_metrics, ranked = measure_lists(stored, users, n_eligible, k=e.k, **measured)
+    metrics.update(list_metrics)
+    return metrics, sample, ranking_curve(stored, users, **measured), per_user.table(prepared.user_ids, errors, ranked)
 
 
 PREDICTION_SAMPLE = 2000  # test rows (already shuffled by the split) kept for the predicted-vs-actual plot
@@ -92,10 +98,12 @@ def rmse_by_bucket(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, e
     return out
 
 
-def write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None = None) -> None:
-    """metrics/eval/<name>.json, and the plot data: a predicted-vs-actual sample, the ranking at every k."""
+def write_evaluation(name: str, metrics: dict, sample: dict | None, curve: dict | None, users: dict[str, np.ndarray]) -> None:
+    """metrics/eval/<name>.json, metrics/users/<name>.csv (`per_user`), and the plot data: a
+    predicted-vs-actual sample, the ranking at every k."""
     from movierec.atomic import write_json, write_text
 
+    write_text(per_user.path(name), per_user.to_csv(users))
     if sample is not None:
         rows = "".join(f"{a:g},{p:.4f}\n" for a, p in zip(sample["actual"], sample["predicted"]))
         write_text(METRICS_DIR / "predictions" / f"{name}.csv", "actual,predicted\n" + rows)

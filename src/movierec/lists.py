@@ -54,7 +54,7 @@ def choose_popularity_prior(score: BlockScorer, carve: Prepared, grid: list[floa
     priors = [popularity_prior(counts, weight).astype(np.float32) for weight in grid]
     ndcg = []
     for weight, lists in zip(grid, top_k_with_offsets(score, users, n_movies, rated, e.k, priors)):
-        metrics = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
+        metrics, _ = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
         ndcg.append(metrics[f"ndcg_at_{e.k}"])
         print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {ndcg[-1]:.4f}", flush=True)
     return {"popularity_prior": float(grid[int(np.argmax(ndcg))]), f"popularity_prior_validation_ndcg_at_{e.k}": ndcg}

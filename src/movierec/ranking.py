@@ -22,8 +22,9 @@ def ranking_metrics(
     k: int,
     n_movies: int,
     users: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Precision, recall, NDCG, MAP and hit rate at k, plus catalogue coverage, averaged over users.
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Precision, recall, NDCG, MAP and hit rate at k averaged over users, plus catalogue coverage;
+    and each user's values ({"user": the users measured, sorted, metric: values}, for `per_user`).
 
     Row r of `top_k_items` is the list for user `users[r]` (default: user r). A movie is relevant when
     its test rating >= relevance_threshold; only users with a relevant test movie count, since the
@@ -54,35 +55,35 @@ def ranking_metrics(
     precision_at_pos = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     ap = (hits * precision_at_pos).sum(axis=1) / np.minimum(n_rel, k)
     shown = np.unique(lists[lists != PAD])
-
-    def mean(x):
-        return float(np.mean(x)) if len(x) else 0.0
-
+    per_user = {
+        f"precision_at_{k}": n_hits / k,
+        f"recall_at_{k}": n_hits / n_rel,
+        f"ndcg_at_{k}": dcg / ideal,
+        f"map_at_{k}": ap,
+        f"hit_rate_at_{k}": (n_hits > 0).astype(np.float64),
+    }
     return {
-        f"precision_at_{k}": mean(n_hits / k),
-        f"recall_at_{k}": mean(n_hits / n_rel),
-        f"ndcg_at_{k}": mean(dcg / ideal),
-        f"map_at_{k}": mean(ap),
-        f"hit_rate_at_{k}": mean(n_hits > 0),
+        **{name: float(np.mean(values)) if len(values) else 0.0 for name, values in per_user.items()},
         "coverage": len(shown) / n_movies,
         "n_users_evaluated": int(len(eval_users)),
-    }
+    }, {"user": eval_users, **per_user}
 
 
 def measure_lists(
     lists: np.ndarray, users: np.ndarray, n_eligible: int, test, *, k: int, relevance_threshold: float, n_movies: int
-) -> dict:
-    """Ranking metrics of the top-k `lists` of `users` (from `scoring.ranking_users`) against the `test` split.
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Ranking metrics of the top-k `lists` of `users` (from `scoring.ranking_users`) against the `test` split,
+    and each measured user's values (`ranking_metrics`).
 
     Only the test rows of `users` count, so a sample of users is measured on its own rows. Adds how many
     users were eligible and whether the measured ones are a sample, for the report to say next to the figures.
     """
     users = np.asarray(users, dtype=np.int64)
     mine = np.isin(test.user, users)
-    metrics = ranking_metrics(
+    metrics, per_user = ranking_metrics(
         lists, test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold, k, n_movies, users=users
     )
-    return {**metrics, "n_users_eligible": int(n_eligible), "users_sampled": bool(len(users) < n_eligible)}
+    return {**metrics, "n_users_eligible": int(n_eligible), "users_sampled": bool(len(users) < n_eligible)}, per_user
 
 
 def ranking_curve(lists: np.ndarray, users: np.ndarray, test, *, relevance_threshold: float, n_movies: int) -> dict[str, list[float]]:
@@ -92,7 +93,7 @@ def ranking_curve(lists: np.ndarray, users: np.ndarray, test, *, relevance_thres
     args = (test.user[mine], test.movie[mine], test.rating[mine], relevance_threshold)
     curve = {"k": [], "precision": [], "recall": [], "ndcg": []}
     for k in range(1, np.asarray(lists).shape[1] + 1):
-        m = ranking_metrics(lists, *args, k, n_movies, users=users)
+        m, _ = ranking_metrics(lists, *args, k, n_movies, users=users)
         for name in ("precision", "recall", "ndcg"):
             curve[name].append(m[f"{name}_at_{k}"])
         curve["k"].append(k)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from movierec.architectures import collab
 from movierec.errors import did_you_mean
-from movierec.params import baselines, core, data, embed, evaluate, prepare, train, variants
+from movierec.params import baselines, compare, core, data, embed, evaluate, prepare, train, variants
 
-BLOCKS = ("data", "prepare", "embed", "model", "train", "evaluate", "baselines", "variants")
+BLOCKS = ("data", "prepare", "embed", "model", "train", "evaluate", "compare", "baselines", "variants")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Params:
     model: collab.ModelParams
     train: train.TrainParams
     evaluate: evaluate.EvaluateParams
+    compare: compare.CompareParams
     baselines: baselines.BaselineParams
     variants: dict[str, variants.Variant]
 
@@ -52,6 +53,7 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
         model=collab.shared(raw, source),
         train=train.load(raw, source=source),
         evaluate=evaluate.load(raw, source),
+        compare=compare.load(raw, source),
         baselines=baselines.load(raw, source),
         variants={name: variants.load(raw, name, source) for name in variants.names(raw, source)},
     )

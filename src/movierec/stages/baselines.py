@@ -19,8 +19,8 @@ def main(args) -> None:
     raw = core.read(args.params)
     b, e = baselines_params.load(raw, args.params), evaluate_params.load(raw, args.params)
     evaluations, ease = evaluate_baselines(load_prepared(PREPARED_DIR), b, e, data_params.load(raw, args.params).rating_range)
-    for name, (metrics, sample, curve) in evaluations.items():
-        write_evaluation(name, metrics, sample, curve)
+    for name, (metrics, sample, curve, users) in evaluations.items():
+        write_evaluation(name, metrics, sample, curve, users)
     save_ease(ease, predictions.path("ease"), EASE_WEIGHTS)
 
 

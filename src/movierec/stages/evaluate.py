@@ -16,9 +16,9 @@ def main(args) -> None:
     raw = core.read(args.params)
     e, rating_range = evaluate_params.load(raw, args.params), data_params.load(raw, args.params).rating_range
     stored = predictions.read(predictions.path(args.variant), "top_users", "top_movies", "n_params", optional=("test_predictions",))
-    metrics, sample, curve = evaluate_variant(stored, load_prepared(PREPARED_DIR), e, rating_range)
+    metrics, sample, curve, users = evaluate_variant(stored, load_prepared(PREPARED_DIR), e, rating_range)
     metrics["n_params"] = int(stored["n_params"])
-    write_evaluation(args.variant, metrics, sample, curve)
+    write_evaluation(args.variant, metrics, sample, curve, users)
 
 
 if __name__ == "__main__":

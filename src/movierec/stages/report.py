@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+from movierec import per_user, significance
 from movierec import report as figures
 from movierec.atomic import write_text
 from movierec.errors import MovierecError
 from movierec.evaluate import read_evaluation
+from movierec.params import compare as compare_params
 from movierec.params import core
 from movierec.params import evaluate as evaluate_params
 from movierec.paths import METRICS_DIR
@@ -24,7 +26,11 @@ def main(args) -> None:
     if missing:
         raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
     counts = json.loads((METRICS_DIR / "data.json").read_text())
-    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, e.k, e.relevance_threshold))
+    s = compare_params.load(raw, args.params)
+    tables = {name: per_user.read(name) for name in results}
+    keys = [key.format(k=e.k) for key, _, better in figures.COLUMNS if better is not None]
+    judged = {key: column for key in keys if (column := significance.judge_column(tables, key, s)) is not None}
+    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, e.k, e.relevance_threshold, judged, s.confidence))
     rows = figures.popularity_rows(results)
     columns = list(rows[0]) if rows else ["bucket"]
     csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
