@@ -8,6 +8,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
             newest `dvc exp run -S model.join=...` experiment with the other join;
 - ablation: experiments that change only `variants.mf_content.*` (what each ingredient contributes);
 - seeds:    experiments that change only `prepare.seed` (other splits), with mean ± std;
+- seed_noise: each variant's mean ± std over training seeds, from benchmarks/results/seed_noise.json;
+            the experiment tables mark (†) rows beyond both that noise and the per-user interval;
 - dae_ablation: experiments that change only `variants.dae.*`, with EASE on the same split;
 - dag:      `dvc dag --md`;
 - diff:     `dvc metrics diff DIFF_FROM HEAD --md`, RMSE, MAE and NDCG@10 rows only;
@@ -122,6 +124,74 @@ def metric(row: dict, model: str, name: str) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
+MARK = " †"
+MARK_LEGEND = (
+    "† beyond noise: the difference from the full recipe exceeds both twice the training-seed noise (the std over "
+    "5 training seeds, `benchmarks/results/seed_noise.json`) and the 95% per-user interval (`movierec compare`); "
+    "a row without † is within noise.\n"
+)
+
+
+@functools.cache
+def seed_noise() -> dict:
+    """{model: {metric: {mean, std, n}}} over the training seeds, as `movierec summarize --json` recorded it."""
+    import json
+
+    path = RESULTS / "seed_noise.json"
+    return json.loads(path.read_text())["models"] if path.is_file() else {}
+
+
+@functools.cache
+def _tables(rev: str) -> dict:
+    from movierec.compare import per_user_tables
+    from movierec.errors import MovierecError
+
+    try:
+        return per_user_tables(rev)
+    except MovierecError:
+        return {}  # an experiment older than the per-user files: no verdict
+
+
+def beyond_noise(row: dict, base: dict, model: str, name: str, paired: bool = True) -> bool:
+    """Whether `row` differs from `base` (the full recipe) in `model`'s `name` beyond both the training-seed
+    noise (2 std) and the per-user interval: of the difference, paired over users, on the same split; on
+    another split (`paired=False`), the row's own interval must exclude the recipe's value."""
+    from movierec import significance
+    from movierec.params.project import load_params
+
+    key = f"metrics/eval/{model}.json:{name}"
+    noise = seed_noise().get(model, {}).get(name)
+    if row.get(key) is None or base.get(key) is None or noise is None or abs(row[key] - base[key]) <= 2 * noise["std"]:
+        return False
+    mine, full = _tables(row["rev"]).get(model), _tables("workspace").get(model)
+    if mine is None or full is None:
+        return False
+    s = load_params(ROOT / "params.yaml").compare
+    if paired:
+        d = significance.paired(full, mine, name, s)
+        return d is not None and (d.low > 0 or d.high < 0)
+    from movierec.per_user import parts
+
+    users, weight, value, root = parts(mine, name)
+    low, high = significance.interval(weight, value, root, s)
+    return not low <= base[key] <= high
+
+
+def seed_noise_table() -> str:
+    """Each variant's figures as mean ± std over the training seeds: how far the same recipe moves."""
+    noise = seed_noise()
+    columns = (("rmse", "RMSE"), ("mae", "MAE"), ("ndcg_at_10", "NDCG@10"))
+    lines = ["| variant | " + " | ".join(h for _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for model in NOISE_MODELS:
+        cells = [f"{noise[model][m]['mean']:.4f} ± {noise[model][m]['std']:.4f}" if m in noise.get(model, {}) else "–" for m, _ in columns]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    runs = max((v["n"] for metrics in noise.values() for v in metrics.values()), default=0)
+    return "\n".join(lines) + f"\n\nmean ± std over {runs} runs of the committed recipe with `train.seed` 42, 1, 2, 3, 4.\n"
+
+
+NOISE_MODELS = ("collab", "hybrid", "mf_content", "dae")
+
+
 def ablation_table() -> str:
     base, rows = experiments("variants.mf_content.", eval_keys(["mf_content"], ("rmse", "mae", "ndcg_at_10")))
     lines = ["| mf_content run | test RMSE | MAE | NDCG@10 | ΔRMSE vs full recipe |", "|---|---|---|---|---|"]
@@ -130,9 +200,9 @@ def ablation_table() -> str:
     for row, change in sorted(rows, key=lambda rc: str(rc[1])):
         label = ", ".join(f"`{k.removeprefix('variants.mf_content.')}={v}`" for k, v in change.items())
         delta = row.get("metrics/eval/mf_content.json:rmse")
-        delta = "–" if delta is None else f"{delta - full:+.4f}"
+        delta = "–" if delta is None else f"{delta - full:+.4f}" + (MARK if beyond_noise(row, base, "mf_content", "rmse") else "")
         lines.append(f"| {label} | {metric(row, 'mf_content', 'rmse')} | {metric(row, 'mf_content', 'mae')} | {metric(row, 'mf_content', 'ndcg_at_10')} | {delta} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + MARK_LEGEND
 
 
 def dae_ablation_table() -> str:
@@ -145,10 +215,10 @@ def dae_ablation_table() -> str:
     for row, change in sorted(rows, key=lambda rc: str(rc[1])):
         label = ", ".join(f"`{k.removeprefix('variants.dae.')}={v}`" for k, v in change.items())
         value = row.get("metrics/eval/dae.json:ndcg_at_10")
-        delta = "–" if value is None or full is None else f"{value - full:+.4f}"
+        delta = "–" if value is None or full is None else f"{value - full:+.4f}" + (MARK if beyond_noise(row, base, "dae", "ndcg_at_10") else "")
         lines.append(f"| {label} | " + " | ".join(metric(row, "dae", n) for n in names) + f" | {delta} |")
     lines.append("| EASE (baselines, same split) | " + " | ".join(metric(base, "ease", n) for n in names) + " | – |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + MARK_LEGEND
 
 
 SEED_COLUMNS = (  # (model, metric, header): rating accuracy, then ranking against EASE
@@ -169,14 +239,19 @@ def seeds_table() -> str:
     columns = [c for c in SEED_COLUMNS if f"metrics/eval/{c[0]}.json:{c[1]}" in base]
     lines = ["| split seed | " + " | ".join(h for _, _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for seed, row in runs:
-        lines.append(f"| {seed} | " + " | ".join(metric(row, model, name) for model, name, _ in columns) + " |")
+        marked = [metric(row, model, name) + (MARK if row is not base and beyond_noise(row, base, model, name, paired=False) else "") for model, name, _ in columns]
+        lines.append(f"| {seed} | " + " | ".join(marked) + " |")
     stats = []
     for model, name, _ in columns:
         values = [row.get(f"metrics/eval/{model}.json:{name}") for _, row in runs]
         values = [v for v in values if v is not None]
         stats.append(f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f} ({len(values)})" if values else "–")
     lines.append(f"| mean ± std (runs) | " + " | ".join(stats) + " |")
-    return "\n".join(lines) + "\n"
+    legend = (
+        "† beyond noise: the value is further than twice the training-seed noise from the notebook split's, and "
+        "outside its own 95% per-user interval (another split's test users: nothing to pair).\n"
+    )
+    return "\n".join(lines) + "\n\n" + legend
 
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -260,6 +335,7 @@ def main() -> None:
     text = fill(text, "notebook", notebook_table())
     text = fill(text, "ablation", ablation_table())
     text = fill(text, "seeds", seeds_table())
+    text = fill(text, "seed_noise", seed_noise_table())
     text = fill(text, "dae_ablation", dae_ablation_table())
     dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     text = fill(text, "dag", dag)

@@ -85,6 +85,7 @@ def _make_project(tmp_path, movielens, mirror, only):
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (root / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
+    shutil.copy2(REPO / ".dvc" / "plots_template.html", root / ".dvc" / "plots_template.html")  # config names it
     params = write_params(root / "params.yaml", deep_update({"data": {"sha256": sha256s(movielens)}}, TINY_PARAMS))
     if only:
         params["variants"] = {name: params["variants"][name] for name in only}

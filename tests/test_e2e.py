@@ -55,6 +55,7 @@ def test_repro_then_each_edit_reruns_only_what_it_touches(project):
     html = (root / "plots_html" / "index.html").read_text()
     for title in ("Training curves", "Predicted against actual", "RMSE by the movie", "map_collab.png"):
         assert title in html, title
+    assert "vega@5.20.2" in html and not re.search(r"<script[^>]*\ssrc=", html)  # the libraries inlined: draws offline
 
     _check_serving_commands(root, env)
     for command in (["evaluate", "collab"], ["explore", "hybrid"], ["recommend", "--user", "1"], ["similar", "film 0, the"]):
@@ -246,6 +247,9 @@ def _check_serving_commands(root, env):
     near = json.loads(run(["movierec", "similar", "film 0, the", "--space", "content", "-k", "3", "--json"], root, env).stdout)
     assert len(near) == 3 and near[0]["similarity"] >= near[-1]["similarity"]
     assert "Film 0, The (1980)" not in {r["title"] for r in near}
+    coherence = {v: json.loads((root / "metrics/explore" / f"{v}.json").read_text())["learned"]["genre_coherence"] for v in VARIANTS}
+    header = run(["movierec", "similar", "film 0, the", "-k", "3"], root, env).stdout.splitlines()[0]
+    assert f"learned space of {max(coherence, key=coherence.get)}; the best learned genre coherence" in header
 
     _one_line_error(run(["movierec", "recommend", "--user", "99999"], root, env, check=False), "unknown userId")
     _one_line_error(run(["movierec", "similar", "no such film"], root, env, check=False), "no such film")

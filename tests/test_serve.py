@@ -107,6 +107,29 @@ def test_best_variant_is_the_best_ndcg_by_default_or_the_lowest_rmse_and_needs_o
         serve.best_variant({"a": None})
 
 
+def test_similar_answers_from_the_space_with_the_best_learned_genre_coherence():
+    explorations = {
+        "ranker": {"learned": {"genre_coherence": 0.82}, "content": {"genre_coherence": 0.91}},
+        "rater": {"learned": {"genre_coherence": 0.96}},
+        "unexplored": None,
+    }
+    assert serve.best_space(explorations) == ("rater", 0.96)  # not the content space, which is no variant's
+    with pytest.raises(MovierecError, match="no explored variant"):
+        serve.best_space({"a": None})
+
+
+def test_similar_by_default_names_the_committed_best_space(monkeypatch):
+    """On the committed results: `mf_content` (Toy Story's neighbours are Toy Story 2, Aladdin...), and
+    the header says why."""
+    import json
+
+    from conftest import REPO
+
+    explored = {p.stem: json.loads(p.read_text()) for p in (REPO / "metrics" / "explore").glob("*.json")}
+    name, coherence = serve.best_space(explored)
+    assert name == "mf_content" and coherence == max(m["learned"]["genre_coherence"] for m in explored.values())
+
+
 @pytest.fixture(params=[N_MOVIES, 10], ids=["every movie", "10 most-rated"])
 def ease_files(tmp_path, request, monkeypatch):
     """EASE fitted and stored by the baselines stage's code in a project folder (the working directory):

@@ -127,6 +127,12 @@ _BY = click.option(
 )
 
 
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _content_matrix():
     import numpy as np
 
@@ -179,7 +185,11 @@ def recommend(ctx, user_id, k, variant, by, as_json):
 @click.option("--space", type=click.Choice(["learned", "content"]), default="learned", show_default=True,
               help="learned: the model's movie vectors; content: the aligned content vectors.")
 @click.option("--variant", default=None, help="Model for the learned space. Default: the best by --by.")
-@_BY
+@click.option(
+    "--by", type=click.Choice(["coherence", "ndcg", "rmse"]), default="coherence", show_default=True,
+    help="Which variant by default: the best learned genre coherence (whose space puts same-genre movies nearest), "
+    "the best test NDCG@k, or the best test RMSE.",
+)
 @click.option("--min-ratings", default=5, show_default=True, type=click.IntRange(0),
               help="Only show movies with at least this many training ratings (their vectors mean something).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -187,15 +197,21 @@ def recommend(ctx, user_id, k, variant, by, as_json):
 def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     """Movies nearest to QUERY (a title, any case, year optional, or a movieId) by cosine similarity."""
     from movierec import explore, predictions, serve
+    from movierec.params import variants
 
     raw, prepared, movies = _catalog(ctx)
-    name = _model_or_best(ctx, raw, variant, by) if space == "learned" else None
+    name, why = None, ""
+    if space == "learned" and variant is None and by == "coherence":
+        name, coherence = serve.best_space({n: _read_json(Path("metrics/explore") / f"{n}.json") for n in variants.names(raw, ctx.obj["params_file"])})
+        why = f"; the best learned genre coherence, {coherence:.3f}, in metrics/explore"
+    elif space == "learned":
+        name = _model_or_best(ctx, raw, variant, by)
     vectors = predictions.read(predictions.path(name), "movie_vectors")["movie_vectors"] if name else _content_matrix()
     counts = explore.rating_counts(prepared.train.movie, len(prepared.movie_ids))
     index, picks, sims = serve.similar(vectors, movies, query, k, counts, min_ratings)
     rows = serve.movie_rows(movies, picks, sims, "similarity", counts)
     where = f"{space} space" + (f" of {name}" if name else "")
-    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where} (movieId, cosine, training ratings >= {min_ratings}):")
+    _print_rows(rows, as_json, f"Nearest to {movies.title[index]} in the {where}{why} (movieId, cosine, training ratings >= {min_ratings}):")
 
 
 @cli.command()

@@ -38,6 +38,16 @@ def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int =
     return best(scores, key=scores.get)
 
 
+def best_space(explorations: dict[str, dict | None]) -> tuple[str, float]:
+    """The variant whose learned movie vectors put same-genre movies nearest (the best learned genre
+    coherence in metrics/explore, the committed results), and that coherence: what `similar` answers from."""
+    scores = {name: m["learned"]["genre_coherence"] for name, m in explorations.items() if m and isinstance(m.get("learned", {}).get("genre_coherence"), (int, float))}
+    if not scores:
+        raise MovierecError("no explored variant with a learned genre coherence in metrics/explore; run `dvc repro` first")
+    name = max(scores, key=scores.get)
+    return name, scores[name]
+
+
 def check_model_name(name: str, variants, baselines: tuple[str, ...] = ()) -> None:
     """`--variant` names a variant of params.yaml, or one of the `baselines` the command serves."""
     names = [*variants, *baselines]
