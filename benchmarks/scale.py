@@ -6,7 +6,7 @@
     python benchmarks/scale.py table                      # results/scale.txt (as printed), scale.png, dae_choices.txt
 
 For each preset, `movierec synth` writes the set (seed 0) into --data-dir unless it is already there.
-HEAD is cloned into a fresh temporary folder (empty DVC cache, no outputs), the README's large-data
+HEAD is cloned into a fresh temporary folder (empty DVC cache, no outputs), the large-data recipe
 override (LARGE_DATA below, the same `-S` settings) and `data.path=<the set>` are written into its
 params.yaml, and every stage runs as `dvc repro --single-item <stage>` in DAG order, each under a small
 wrapper that reads `resource.getrusage(RUSAGE_CHILDREN)`: the largest peak RSS of any process of the
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RECORDS = RESULTS / "scale"
 DAE_RECORD = RESULTS / "dae_choices.json"
-# The README's "Large data" override, as `dvc exp run -S key=value` settings (keep the two in step).
+# The large-data recipe (params.yaml profiles.large; docs/large-data.md spells it out), as `dvc exp run -S key=value` settings (keep the two in step).
 LARGE_DATA = (
     "train.optimizer=lazy_adam",
     "train.batch_size=4096",

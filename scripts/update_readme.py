@@ -1,4 +1,4 @@
-"""Fill the generated blocks of README.md from committed metrics and DVC experiments (never by hand).
+"""Fill the generated blocks of README.md and docs/*.md from committed metrics and DVC experiments (never by hand).
 
     python scripts/update_readme.py
 
@@ -327,35 +327,40 @@ def fill(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
+def generators() -> dict:
+    """Block name: the function that writes it."""
+    return {
+        "report": lambda: (ROOT / "metrics/report.md").read_text().split("\n", 2)[2],  # without the title line
+        "notebook": notebook_table,
+        "ablation": ablation_table,
+        "seeds": seeds_table,
+        "seed_noise": seed_noise_table,
+        "dae_ablation": dae_ablation_table,
+        "dag": lambda: subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout,
+        "diff": lambda: metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10"),
+        "speed": speed_summary,
+        "coherence": lambda: metrics_diff(SIMILAR_FROM, r"genre_coherence"),
+        "distributed": distributed_summary,
+        "dae_choices": lambda: verbatim("dae_choices"),
+        "scale": lambda: verbatim("scale"),
+        "popularity_prior": popularity_prior_table,
+        "compare": compare_examples,
+        "ulp": lambda: verbatim("ulp_sensitivity"),
+    }
+
+
+PAGES = ("README.md", "docs/*.md")  # where generated blocks live
+
+
 def main() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    report = (ROOT / "metrics/report.md").read_text().split("\n", 2)[2]  # drop the title line
-    text = fill(text, "report", report)
-    text = fill(text, "notebook", notebook_table())
-    text = fill(text, "ablation", ablation_table())
-    text = fill(text, "seeds", seeds_table())
-    text = fill(text, "seed_noise", seed_noise_table())
-    text = fill(text, "dae_ablation", dae_ablation_table())
-    dag = subprocess.run(["dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    text = fill(text, "dag", dag)
-    text = fill(text, "diff", metrics_diff(DIFF_FROM, r"(rmse|mae|ndcg_at_10)", "RMSE, MAE, NDCG@10"))
-    text = fill(text, "speed", speed_summary())
-    text = fill(text, "coherence", metrics_diff(SIMILAR_FROM, r"genre_coherence"))
-    text = fill(text, "distributed", distributed_summary())
-    text = fill(text, "dae_choices", verbatim("dae_choices"))
-    text = fill(text, "scale", verbatim("scale"))
-    text = fill(text, "popularity_prior", popularity_prior_table())
-    text = fill(text, "compare", compare_examples())
-    text = fill(text, "ulp", verbatim("ulp_sensitivity"))
-    readme.write_text(text)
-
-    bench = ROOT / "benchmarks" / "README.md"
-    text = bench.read_text()
-    for name in ("train_speed", "cli_speed", "pipeline", "scale"):
-        text = fill(text, name, verbatim(name))
-    bench.write_text(text)
-
+    made = generators()
+    for page in [p for pattern in PAGES for p in sorted(ROOT.glob(pattern))]:
+        text = page.read_text()
+        for name in re.findall(r"<!-- BEGIN (\w+) -->", text):
+            if name not in made:
+                raise SystemExit(f"{page.relative_to(ROOT)}: no generator for block {name}")
+            text = fill(text, name, made[name]())
+        page.write_text(text)
 
 if __name__ == "__main__":
     main()

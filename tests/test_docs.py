@@ -9,12 +9,18 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import scale  # noqa: E402
 
 
-def test_large_data_override_in_the_readme_is_the_one_the_scale_benchmark_runs():
-    section = (REPO / "README.md").read_text().split("### Large data", 1)[1]
-    command = section.split("```bash", 1)[1].split("```", 1)[0]
-    settings = re.findall(r"-S (\S+)", command)
-    assert settings, "no `dvc exp run -S ...` line under README's 'Large data'"
-    documented = [s for s in settings if not s.startswith("data.")]  # the data is the user's choice
+def _section(text: str, heading: str) -> str:
+    return text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_large_data_is_one_switch_in_the_readme_and_the_same_fifteen_settings_in_its_page():
+    """The README's few lines use `-S profile=large`; docs/large-data.md spells out the values it sets,
+    which are the ones the scale benchmark runs (test_params checks the profile sets exactly those)."""
+    section = _section((REPO / "README.md").read_text(), "## Large data")
+    assert len(section.strip().splitlines()) <= 15 and "dvc exp run -S profile=large -S data.dataset=ml-25m" in section
+    page = (REPO / "docs" / "large-data.md").read_text()
+    command = next(c for c in re.findall(r"```bash\n(.*?)```", page, re.S) if "train.optimizer" in c)
+    documented = [s for s in re.findall(r"-S (\S+)", command) if not s.startswith("data.")]  # the data is the user's choice
     assert sorted(documented) == sorted(scale.LARGE_DATA)
 
 
@@ -33,7 +39,10 @@ def test_every_figure_the_readme_shows_is_drawn_by_a_stage_and_committed():
 
     import yaml
 
-    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (REPO / "README.md").read_text())
+    shown = [
+        str((page.parent / target).resolve().relative_to(REPO))
+        for page in PAGES for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text())
+    ]
     assert {"metrics/plots/ranking_at_k.png", "metrics/plots/training_curves.png", "metrics/plots/rmse_by_popularity.png"} <= set(shown)
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     drawn = {next(iter(out)) if isinstance(out, dict) else out for stage in stages.values() for out in stage.get("outs", [])}
@@ -43,13 +52,21 @@ def test_every_figure_the_readme_shows_is_drawn_by_a_stage_and_committed():
         assert path in committed, f"{path} is not committed"
 
 
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def _block(text: str, name: str) -> str:
     return text.split(f"<!-- BEGIN {name} -->", 1)[1].split(f"<!-- END {name} -->", 1)[0]
 
 
+def _pages() -> str:
+    """README and docs/ as one text: a generated block lives on one of them."""
+    return "\n".join(page.read_text() for page in PAGES)
+
+
 def test_the_experiments_script_runs_exactly_the_readme_tables_rows():
     """scripts/readme_experiments.sh regenerates the tables in a fresh clone: one run per row, no more."""
-    readme = (REPO / "README.md").read_text()
+    readme = _pages()
     rows = set()
     for name, prefix in (("ablation", "variants.mf_content."), ("dae_ablation", "variants.dae.")):
         for line in _block(readme, name).splitlines():
@@ -64,6 +81,7 @@ def test_the_experiments_script_runs_exactly_the_readme_tables_rows():
         rows.add(frozenset({"model.join=product"}))
     script = (REPO / "scripts" / "readme_experiments.sh").read_text()
     runs = {frozenset(s.lower() for s in re.findall(r"-S (\S+)", line)) for line in script.splitlines() if line.startswith("dvc exp run")}
+    assert 'dvc exp run --temp -n "train-seed-$seed" -S "train.seed=$seed"' in script and "benchmarks/results/seed_noise.json" in script
     assert len(rows) == 14, sorted(map(sorted, rows))  # 1 join + 5 mf_content + 5 dae + 3 seeds
     assert runs == rows
 
@@ -84,10 +102,32 @@ def test_the_readme_names_the_model_recommend_serves_by_default():
 
 
 def test_every_relative_link_in_the_readme_and_docs_resolves():
-    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     broken = []
-    for page in pages:
+    for page in PAGES:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
             if not re.match(r"[a-z]+://", target) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO)} -> {target}")
     assert not broken, broken
+
+
+def test_a_newcomer_finds_install_run_test_results_and_a_recommendation_early_in_a_short_readme():
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, len(lines)
+    first = "\n".join(lines[:120])
+    for needle in ("pip install -r requirements.lock", "dvc repro", "pytest", "| model | RMSE |", "movierec recommend --user 1"):
+        assert needle in first, needle
+
+
+def test_every_quickstart_command_runs_in_the_end_to_end_test():
+    quickstart = _section((REPO / "README.md").read_text(), "## Quickstart")
+    commands = [line.split("#")[0].split() for block in re.findall(r"```bash\n(.*?)```", quickstart, re.S) for line in block.splitlines()]
+    commands = [c[:2] for c in commands if c and c[0] in ("dvc", "movierec")]
+    e2e = (REPO / "tests" / "test_e2e.py").read_text()
+    assert len(commands) >= 3
+    for program, sub in commands:
+        assert f'run(["{program}", "{sub}"' in e2e, f"{program} {sub}: in the Quickstart but never run by tests/test_e2e.py"
+
+
+def test_user_docs_name_no_issue_numbers():
+    for page in PAGES:
+        assert not re.search(r"\bissues? \d+|\bissue #?\d+", page.read_text(), re.I), page.name

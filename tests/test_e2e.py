@@ -115,6 +115,7 @@ RERUN_TABLE = [
     ("a variant's popularity_prior", _set_param("variants.dae.popularity_prior", 0.2), {"rank@dae", "report"}),
     ("baselines.ease_reg", _set_param("baselines.ease_reg", 300.0), {"baselines"}),
     ("compare.confidence", _set_param("compare.confidence", 0.9), {"report"}),  # how differences are judged
+    ("a value of the profile not in use", _set_param("profiles.large.train.epochs", 3), set()),  # profile: notebook
     ("recommend's help", _replace_in("src/movierec/cli.py", "A userId from ratings.csv.", "A userId of ratings.csv."), set()),
     ("serve.py, synth.py, drift.py", _append_comment("src/movierec/serve.py", "src/movierec/synth.py", "src/movierec/drift.py"), set()),
     ("report.py", _append_comment("src/movierec/report.py"), {"report"}),

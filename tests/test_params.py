@@ -186,3 +186,70 @@ def json_keys(tree) -> set[str]:
     if isinstance(tree, dict):
         return set(tree) | {k for v in tree.values() for k in json_keys(v)}
     return set()
+
+
+# ------------------------------------------------------------------ profiles: one switch for a whole recipe
+
+
+def _with_settings(raw: dict, settings) -> dict:
+    """`raw` with `-S key=value` settings applied, as `dvc exp run -S` writes them."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        *path, last = key.split(".")
+        block = out
+        for part in path:
+            block = block.setdefault(part, {})
+        block[last] = yaml.safe_load(value)
+    return out
+
+
+def test_profile_large_is_the_fifteen_setting_large_data_line():
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import scale
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    by_hand = parse_params(_with_settings(raw, scale.LARGE_DATA))
+    switched = parse_params(_with_settings(raw, ["profile=large"]))
+    assert len(scale.LARGE_DATA) == 15 and switched == dataclasses.replace(by_hand, profile="large")
+    assert parse_params(raw).train != switched.train  # the default stays the notebook's recipe
+    assert parse_params(raw) == dataclasses.replace(by_hand, **{f.name: getattr(parse_params(raw), f.name) for f in dataclasses.fields(by_hand)})
+
+
+def test_one_value_of_a_profile_is_still_overridable_and_an_unknown_profile_is_one_line():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    tuned = parse_params(_with_settings(raw, ["profile=large", "profiles.large.train.epochs=3"]))
+    assert tuned.train.epochs == 3 and tuned.train.batch_size == 4096
+    with pytest.raises(ParamsError, match=r"^params.yaml: profile: 'lrage' is not a profile \(did you mean 'large'\?\); use one of notebook, large$"):
+        parse_params(_with_settings(raw, ["profile=lrage"]))
+
+
+def test_a_stage_reading_a_value_a_profile_sets_depends_on_the_switch():
+    """Else `-S profile=large` would leave that stage cached with the notebook's values."""
+
+    def dotted(tree: dict, prefix: str = "") -> list[str]:
+        return [p for k, v in tree.items() for p in (dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"])]
+
+    def covers(outer: str, inner: str) -> bool:  # `${key}` stands for any variant
+        a, b = outer.split("."), inner.split(".")
+        return len(a) <= len(b) and all(x == y or x == "${key}" for x, y in zip(a, b))
+
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    profiles = yaml.safe_load((REPO / "params.yaml").read_text())["profiles"]
+    checked = 0
+    for name, stage in spec.items():
+        params = [str(p) for p in (stage.get("do", stage).get("params") or [])]
+        if name == "report":  # it reads `variants` for their names only, which no profile sets
+            params = [p for p in params if p != "variants"]
+        for profile, tree in profiles.items():
+            for value in dotted(tree):
+                if any(covers(p, value) for p in params):
+                    checked += 1
+                    assert "profile" in params, (name, value)
+                    assert any(covers(p, f"profiles.{profile}.{value}") for p in params), f"dvc.yaml: {name} reads {value} but not profiles.{profile}.{value}"
+    assert checked > 20

@@ -89,7 +89,7 @@ def make_strategy(kind: str, threads: int | None = None):
     if kind == "multi_worker" and current_task() is None:
         raise MovierecError(
             "train.distribute is multi_worker but TF_CONFIG is not set; run `movierec train VARIANT` with "
-            "train.workers > 1 to launch local workers, or set TF_CONFIG on each host (see the README)"
+            "train.workers > 1 to launch local workers, or set TF_CONFIG on each host (see docs/distributed.md)"
         )
     made = []
 

@@ -48,13 +48,46 @@ def read(path: str | Path = PARAMS_FILE) -> dict:
         raise ParamsError(f"{path}: not valid YAML ({first_line}); fix the syntax") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: top level: expected a mapping of keys, got {type(raw).__name__}")
-    return raw
+    return with_profile(raw, str(path))
+
+
+DEFAULT_PROFILE = "notebook"  # the values written in the blocks themselves
+
+
+def with_profile(raw: dict, source: str = PARAMS_FILE) -> dict:
+    """The params with the values of the chosen `profile` (a key of `profiles`) in place of the blocks' own.
+
+    One switch for a whole recipe (`-S profile=large`), each of whose values stays in params.yaml, in
+    the experiment's recorded params, and overridable one by one (`-S profiles.large.train.epochs=3`).
+    The default, `notebook`, changes nothing."""
+    name = raw.get("profile", DEFAULT_PROFILE)
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ParamsError(f"{source}: profiles: expected a mapping of profile names to params, got {type(profiles).__name__}")
+    if name == DEFAULT_PROFILE:
+        return raw
+    if name not in profiles:
+        choices = [DEFAULT_PROFILE, *profiles]
+        raise ParamsError(f"{source}: profile: {name!r} is not a profile{did_you_mean(str(name), choices)}; use one of {', '.join(choices)}")
+    return _overlaid(raw, profiles[name], source, f"profiles.{name}")
+
+
+def _overlaid(base: dict, override, source: str, where: str) -> dict:
+    if not isinstance(override, dict):
+        raise ParamsError(f"{source}: {where}: expected a mapping of the keys it sets, got {type(override).__name__}")
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _overlaid(base[key], value, source, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
 
 
 def section(raw: dict, key: str, source: str = PARAMS_FILE):
     """`raw[key]`, or one line saying the block is missing (with the closest key present)."""
     if key not in raw:
-        raise ParamsError(f"{source}: missing key {key}{did_you_mean(key, raw)}; add it (see the README's params section)")
+        raise ParamsError(f"{source}: missing key {key}{did_you_mean(key, raw)}; add it (params.yaml in the repository has every key, with a comment)")
     return raw[key]
 
 
@@ -84,7 +117,7 @@ def build(cls, raw, source: str, where: str, fit_only: bool = False):
         if name not in raw:
             if f.default is not dataclasses.MISSING:
                 continue
-            raise ParamsError(f"{source}: missing key {where}{name}; add it (see the README's params section)")
+            raise ParamsError(f"{source}: missing key {where}{name}; add it (params.yaml in the repository has every key, with a comment)")
         values[name] = _convert(raw[name], hints[name], f, source, f"{where}{name}")
     return cls(**values)
 

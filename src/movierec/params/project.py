@@ -11,11 +11,12 @@ from movierec.architectures import collab
 from movierec.errors import did_you_mean
 from movierec.params import baselines, compare, core, data, embed, evaluate, prepare, train, variants
 
-BLOCKS = ("data", "prepare", "embed", "model", "train", "evaluate", "compare", "baselines", "variants")
+BLOCKS = ("profile", "profiles", "data", "prepare", "embed", "model", "train", "evaluate", "compare", "baselines", "variants")
 
 
 @dataclass(frozen=True)
 class Params:
+    profile: str
     data: data.DataParams
     prepare: prepare.PrepareParams
     embed: embed.EmbedParams
@@ -46,7 +47,9 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
     for key in raw:
         if key not in BLOCKS:
             raise core.ParamsError(f"{source}: unknown key {key}{did_you_mean(str(key), BLOCKS)}; accepted keys: {', '.join(BLOCKS)}")
+    raw = core.with_profile(raw, source)
     return Params(
+        profile=str(raw.get("profile", core.DEFAULT_PROFILE)),
         data=data.load(raw, source),
         prepare=prepare.load(raw, source),
         embed=embed.load(raw, source),

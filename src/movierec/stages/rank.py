@@ -46,7 +46,8 @@ def main(args) -> None:
     weight = chosen.get("popularity_prior", grid[0])
     arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
     predictions.write(predictions.path(args.variant), arrays)
-    write_json(METRICS_DIR / "lists" / f"{args.variant}.json", {"popularity_prior": weight, **chosen})
+    record = {"popularity_prior": weight, "profile": raw.get("profile", core.DEFAULT_PROFILE), **chosen}  # which recipe ran
+    write_json(METRICS_DIR / "lists" / f"{args.variant}.json", record)
 
 
 if __name__ == "__main__":
