@@ -237,18 +237,7 @@ def compare(ctx, revisions, models, metrics, test, fmt, fail_metric):
 
     s = compare_params.load(_raw_params(ctx), ctx.obj["params_file"])
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    if len(revisions) > 2:
-        raise MovierecError(f"compare takes at most two revisions, got {len(revisions)}: {' '.join(revisions)}")
-    if len(revisions) == 1 and names and len(names) == 2:
-        tables = comparing.per_user_tables(revisions[0], names)
-        a, b = names
-        pairs = [(f"{names[1]} - {names[0]}", tables[names[0]], tables[names[1]])]
-    else:
-        a, b = {0: ("HEAD", comparing.WORKSPACE), 1: (*revisions, comparing.WORKSPACE), 2: revisions}[len(revisions)]
-        tables_a, tables_b = comparing.per_user_tables(a, names), comparing.per_user_tables(b, names)
-        pairs = [(m, tables_a[m], tables_b[m]) for m in tables_a if m in tables_b]
-        if not pairs:
-            raise MovierecError(f"{a} and {b} have no model in common; `--models` picks them")
+    a, b, pairs = comparing.sides(list(revisions), names)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     rows = comparing.compare(pairs, s, test, wanted)
     if fail_metric and fail_metric not in {r["metric"] for r in rows}:

@@ -75,6 +75,23 @@ def per_user_tables(rev: str, models: list[str] | None = None) -> dict[str, dict
     return tables
 
 
+def sides(revisions: list[str], models: list[str] | None) -> tuple[str, str, list[tuple[str, dict, dict]]]:
+    """(label A, label B, [(row label, A's table, B's table)]) for `movierec compare`'s arguments: no
+    revision = HEAD against the workspace, one = it against the workspace, or, with exactly two
+    `models`, those two models of that revision; two = each model both revisions have."""
+    if len(revisions) > 2:
+        raise MovierecError(f"compare takes at most two revisions, got {len(revisions)}: {' '.join(revisions)}")
+    if len(revisions) == 1 and models and len(models) == 2:
+        tables = per_user_tables(revisions[0], models)
+        return models[0], models[1], [(f"{models[1]} - {models[0]}", tables[models[0]], tables[models[1]])]
+    a, b = {0: ("HEAD", WORKSPACE), 1: (*revisions, WORKSPACE), 2: revisions}[len(revisions)]
+    tables_a, tables_b = per_user_tables(a, models), per_user_tables(b, models)
+    pairs = [(m, tables_a[m], tables_b[m]) for m in tables_a if m in tables_b]
+    if not pairs:
+        raise MovierecError(f"{a} and {b} have no model in common; `--models` picks them")
+    return a, b, pairs
+
+
 def metric_names(columns: dict) -> list[str]:
     return [*(("rmse", "mae") if "sse" in columns else ()), *per_user.ranking_columns(columns)]
 
