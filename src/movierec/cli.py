@@ -265,7 +265,8 @@ def summarize(revisions, as_json):
         raise MovierecError("summarize needs at least two runs; pass revisions, or queue experiments based on HEAD (`dvc exp run --queue -S train.seed=1,2,3`)")
     summary = comparing.summarize(revs)
     if as_json:
-        click.echo(json.dumps({"runs": revs, "models": summary}, indent=2))
+        runs = [{"rev": rev, "commit": comparing.resolve(rev) if rev != comparing.WORKSPACE else None} for rev in revs]
+        click.echo(json.dumps({"runs": runs, "models": summary}, indent=2))
         return
     click.echo(f"mean ± std over {len(revs)} runs")
     for model, metrics in sorted(summary.items()):
