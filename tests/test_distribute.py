@@ -9,12 +9,20 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import run, write_params
 from movierec import distribute
 from movierec.errors import MovierecError
 
 WORKERS = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]}, "task": {"type": "worker", "index": 2}}
+
+
+def _set_train(params, **values) -> None:
+    """Set top-level `train` keys of a params file, as `dvc exp run -S train.<key>=...` does."""
+    raw = yaml.safe_load(params.read_text())
+    raw["train"].update(values)
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 def test_tf_config_names_the_task_and_worker_zero_is_the_chief():
@@ -134,7 +142,7 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
     """On a cluster every host runs the train stage in its own checkout with its own TF_CONFIG (no
     launcher): the chief's folder gets the outputs, the other's stays as it was."""
     params = prepared_project / "params.yaml"
-    params.write_text(params.read_text().replace("distribute: none", "distribute: multi_worker", 1))
+    _set_train(params, distribute="multi_worker")
     run(["movierec", "recipe", "collab"], prepared_project)
     other = tmp_path / "other_host"
     shutil.copytree(prepared_project, other)
@@ -153,8 +161,7 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
 
 def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prepared_project):
     params = prepared_project / "params.yaml"  # as `dvc exp run -S train.distribute=multi_worker -S train.workers=2` sets them
-    text = params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1)
-    params.write_text(text.replace("distribute: none", "distribute: multi_worker", 1).replace("workers: 1", "workers: 2"))
+    _set_train(params, epochs=200, distribute="multi_worker", workers=2)
     run(["movierec", "recipe", "collab"], prepared_project)
     proc = subprocess.Popen(  # the command dvc.yaml runs
         ["python", "-m", "movierec.stages.train", "collab"], cwd=prepared_project,
@@ -212,8 +219,7 @@ def test_mirrored_on_the_cpu_matches_the_default(movielens, tmp_path):
 def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(prepared_project):
     """No launcher watches the workers on a real cluster: the chief itself must notice and stop."""
     params = prepared_project / "params.yaml"
-    text = params.read_text().replace("distribute: none", "distribute: multi_worker", 1).replace("epochs: 2\n", "epochs: 200\n", 1)
-    params.write_text(text)
+    _set_train(params, distribute="multi_worker", epochs=200)
     run(["movierec", "recipe", "collab"], prepared_project)
     chief, peer = (
         subprocess.Popen(["python", "-m", "movierec.stages.train", "collab"], cwd=prepared_project, env={**os.environ, "TF_CONFIG": config},
@@ -238,7 +244,7 @@ def test_stopping_the_launcher_stops_its_workers_and_leaves_no_outputs(prepared_
     """What `dvc repro` being interrupted, or killed, does to a launched run: no orphan worker
     keeps training and writes a model afterwards."""
     params = prepared_project / "params.yaml"
-    params.write_text(params.read_text().replace("epochs: 2\n", "epochs: 200\n", 1))
+    _set_train(params, epochs=200)
     proc = subprocess.Popen(["movierec", "train", "collab", "--workers", "2"], cwd=prepared_project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
