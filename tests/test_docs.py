@@ -131,3 +131,11 @@ def test_every_quickstart_command_runs_in_the_end_to_end_test():
 def test_user_docs_name_no_issue_numbers():
     for page in PAGES:
         assert not re.search(r"\bissues? \d+|\bissue #?\d+", page.read_text(), re.I), page.name
+
+
+def test_commit_hashes_appear_only_in_generated_lines():
+    """A hash in prose goes stale and means nothing to a newcomer; generated blocks say where they were measured."""
+    for page in PAGES:
+        prose = re.sub(r"<!-- BEGIN (\w+) -->.*?<!-- END \1 -->", "", page.read_text(), flags=re.S)
+        hashes = [h for h in re.findall(r"(?<![\w/#.-])[0-9a-f]{7,40}(?![\w-])", prose) if re.search(r"\d", h) and re.search(r"[a-f]", h)]
+        assert not hashes, f"{page.name}: {hashes}"
