@@ -344,6 +344,8 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     for query in ("Picture 0 (1950)", "Picture 5 (1955)"):
         near = json.loads(run(["movierec", "similar", query, "-k", "5", "--min-ratings", "0", "--json"], root, env).stdout)
         assert len(near) == 5 and query not in {r["title"] for r in near}
+    header = run(["movierec", "similar", "Picture 0 (1950)", "-k", "3", "--min-ratings", "0"], root, env).stdout.splitlines()[0]
+    assert "no genre coherence measured here (metrics/explore), so the best NDCG@k" in header  # nothing to pick a space by
 
 
 def test_an_architecture_added_as_one_module_runs_through_every_stage(make_project):

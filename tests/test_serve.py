@@ -114,8 +114,7 @@ def test_similar_answers_from_the_space_with_the_best_learned_genre_coherence():
         "unexplored": None,
     }
     assert serve.best_space(explorations) == ("rater", 0.96)  # not the content space, which is no variant's
-    with pytest.raises(MovierecError, match="no explored variant"):
-        serve.best_space({"a": None})
+    assert serve.best_space({"a": None, "b": {"learned": {"genre_coherence": None, "reason": "too few movies"}}}) is None
 
 
 def test_similar_by_default_names_the_committed_best_space(monkeypatch):

@@ -202,8 +202,11 @@ def similar(ctx, query, k, space, variant, by, min_ratings, as_json):
     raw, prepared, movies = _catalog(ctx)
     name, why = None, ""
     if space == "learned" and variant is None and by == "coherence":
-        name, coherence = serve.best_space({n: _read_json(Path("metrics/explore") / f"{n}.json") for n in variants.names(raw, ctx.obj["params_file"])})
-        why = f"; the best learned genre coherence, {coherence:.3f}, in metrics/explore"
+        best = serve.best_space({n: _read_json(Path("metrics/explore") / f"{n}.json") for n in variants.names(raw, ctx.obj["params_file"])})
+        if best is not None:
+            name, why = best[0], f"; the best learned genre coherence, {best[1]:.3f}, in metrics/explore"
+        else:
+            name, why = _model_or_best(ctx, raw, None, "ndcg"), "; no genre coherence measured here (metrics/explore), so the best NDCG@k"
     elif space == "learned":
         name = _model_or_best(ctx, raw, variant, by)
     vectors = predictions.read(predictions.path(name), "movie_vectors")["movie_vectors"] if name else _content_matrix()

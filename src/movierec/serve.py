@@ -38,12 +38,13 @@ def best_variant(evaluations: dict[str, dict | None], by: str = "ndcg", k: int =
     return best(scores, key=scores.get)
 
 
-def best_space(explorations: dict[str, dict | None]) -> tuple[str, float]:
+def best_space(explorations: dict[str, dict | None]) -> tuple[str, float] | None:
     """The variant whose learned movie vectors put same-genre movies nearest (the best learned genre
-    coherence in metrics/explore, the committed results), and that coherence: what `similar` answers from."""
+    coherence in metrics/explore, the committed results), and that coherence: what `similar` answers
+    from. None where no variant's coherence could be measured (too few movies with enough ratings)."""
     scores = {name: m["learned"]["genre_coherence"] for name, m in explorations.items() if m and isinstance(m.get("learned", {}).get("genre_coherence"), (int, float))}
     if not scores:
-        raise MovierecError("no explored variant with a learned genre coherence in metrics/explore; run `dvc repro` first")
+        return None
     name = max(scores, key=scores.get)
     return name, scores[name]
 
