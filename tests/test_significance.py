@@ -221,3 +221,10 @@ def test_summarize_gives_mean_and_spread_over_runs(history):
     assert values["n"] == 2 and values["mean"] == pytest.approx(0.905) and values["std"] == pytest.approx(np.std([0.9, 0.91], ddof=1))
     listed = json.loads(invoke("summarize", first, old, new, "--json").output)["models"]["m"]["rmse"]
     assert listed["n"] == 3 and listed["mean"] == pytest.approx(np.mean([0.9, 0.91, 0.95]))
+
+
+def test_the_committed_per_user_files_of_every_model_stay_under_a_megabyte():
+    files = sorted((REPO / "metrics" / "users").glob("*.csv"))
+    assert len(files) == 8 and sum(f.stat().st_size for f in files) < 1_000_000
+    for f in files:
+        assert len(per_user.from_csv(f.read_text(), f.name)["user"]) <= 610  # a row per evaluated user, never per rating

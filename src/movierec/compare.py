@@ -150,7 +150,7 @@ def summarize(revs: list[str]) -> dict[str, dict[str, dict]]:
 
 
 def experiments_of(base: str = "HEAD") -> list[str]:
-    """The commits of the `dvc exp` experiments based on `base`, oldest name first."""
+    """The commits of the `dvc exp` experiments based on `base`, in the order of their names."""
     commit = resolve(base)
     prefix = f"refs/exps/{commit[:2]}/{commit[2:]}/"
     refs = _git("for-each-ref", "--format=%(refname) %(objectname)", prefix).stdout.decode().split("\n")
