@@ -33,9 +33,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=None)
     args = parser.parse_args()
 
-    from movierec.environment import pin_threads
+    from movierec.environment import pin_kernels
 
-    pin_threads()
+    pin_kernels()
     from movierec.params.project import load_params
     from movierec.quiet import import_tensorflow
 

@@ -138,7 +138,6 @@ def test_ease_in_blocks_matches_the_closed_form_and_stays_within_its_memory_esti
     x[users, movies] = 1
     p = np.linalg.inv(x.T @ x + 30.0 * np.eye(n_movies))
     np.testing.assert_allclose(model.weights, np.eye(n_movies) - p / np.diag(p)[None, :], atol=1e-6)
-    # the Gram matrix factorised in place and the weights: whole-matrix temporaries made it ~2.8x
     assert peak < 1.25 * baselines.ease_bytes(n_movies), peak / baselines.ease_bytes(n_movies)
 
 

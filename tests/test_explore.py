@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec import explore
+from movierec import explore, portable_linalg
 from movierec.content import build_content_vectors, movie_texts
 from movierec.data import load_movies, load_tags
 from movierec.errors import MovierecError
@@ -190,7 +190,7 @@ def test_genre_coherence_in_blocks_equals_one_pass(monkeypatch):
     unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     hot = explore.genre_matrix(genres)[0].astype(np.float32)
     overlap = (hot @ hot.T) > 0
-    sims = unit @ unit.T
+    sims = portable_linalg.matmul(unit, unit.T)
     np.fill_diagonal(sims, -np.inf)
     noise = np.random.default_rng(4).random(sims.shape, dtype=np.float32)
     np.fill_diagonal(noise, np.inf)
@@ -211,7 +211,7 @@ def test_genre_coherence_on_many_movies_measures_a_seeded_sample_against_all(mon
     rows = np.sort(np.random.default_rng(4).choice(210, 50, replace=False))
     unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     hot = explore.genre_matrix(genres)[0].astype(np.float32)
-    sims = unit[rows] @ unit.T
+    sims = portable_linalg.matmul(unit[rows], unit.T)
     sims[np.arange(50), rows] = -np.inf
     picks = np.argpartition(-sims, 9, axis=1)[:, :10]
     assert sampled["genre_coherence"] == float(np.take_along_axis((hot[rows] @ hot.T) > 0, picks, axis=1).mean())
@@ -224,6 +224,20 @@ def test_genre_coherence_never_counts_a_movie_as_its_own_neighbour():
     result = explore.genre_coherence(vectors, genres, np.ones(11, bool), k=10)
     expected = (5 * 4 / 10 + 6 * 5 / 10) / 11
     assert result == pytest.approx({"genre_coherence": expected, "random_baseline": expected})
+
+
+def test_genre_coherence_breaks_ties_by_index_whatever_the_cpus_sort():
+    # four copies of each of two directions at cosine 0.8: with k=5, movies 0-3 take their 3 twins and 2 of the 4
+    # tied movies 4-7, the lower-indexed 4 and 5 (genre A), not whichever argpartition's CPU-specific kernel puts first
+    vectors = np.repeat([[1.0, 0.0], [0.8, 0.6]], 4, axis=0)
+    genres = ["A", "A", "A", "A", "A", "A", "B", "B"]
+    result = explore.genre_coherence(vectors, genres, np.ones(8, bool), k=5)
+    assert result["genre_coherence"] == (4 * 5 + 3 + 3 + 1 + 1) / 40  # 6 and 7 instead of 4 and 5 would give 20 / 40
+    scores = np.random.default_rng(0).integers(0, 4, (30, 40)).astype(np.float32)
+    for k in (1, 7, 40):
+        expected = np.zeros_like(scores, dtype=bool)
+        np.put_along_axis(expected, np.argsort(scores, axis=1, kind="stable")[:, :k], True, axis=1)
+        np.testing.assert_array_equal(explore._smallest_k(scores, k), expected)
 
 
 def test_no_genres_listed_shares_with_nobody():
@@ -271,6 +285,89 @@ def test_embed_2d_keeps_clusters_apart(method):
     spread = max(np.linalg.norm(xy[cluster == c] - centres[c], axis=1).mean() for c in range(3))
     gaps = [np.linalg.norm(centres[a] - centres[b]) for a, b in ((0, 1), (0, 2), (1, 2))]
     assert min(gaps) > 2 * spread
+
+
+def _other_orders():
+    """Products summing in another order than numpy's BLAS call: reversed, and the depth in two halves."""
+    def halves(a, b):
+        h = a.shape[1] // 2
+        return a[:, h:] @ b[h:, :] + a[:, :h] @ b[:h, :]
+
+    return [lambda a, b: np.ascontiguousarray(a[:, ::-1]) @ np.ascontiguousarray(b[::-1, :]), halves]
+
+
+def test_maps_similarities_and_coherence_do_not_depend_on_the_summation_order(monkeypatch):
+    vectors, genres, _ = clustered(n_per=20, dim=16, noise=1.0)
+    mask = np.ones(len(genres), bool)
+
+    def outputs():
+        return (
+            explore.embed_2d(vectors, "pca").tobytes(),
+            explore.embed_2d(vectors, "tsne").tobytes(),
+            explore.genre_coherence(vectors, genres, mask, k=5),
+            explore.nearest(vectors, 0, k=20)[1].tobytes(),
+        )
+
+    reference = outputs()
+    for other in _other_orders():
+        calls = []
+        monkeypatch.setattr(portable_linalg, "slice_product", lambda a, b: calls.append(1) or other(a, b))
+        assert outputs() == reference
+        assert calls  # the products did go through the swapped-in order
+    # ...which the plain float products these replace do not survive: the check can fail
+    centred = vectors - vectors.mean(axis=0)
+    unit = (vectors / np.sqrt(np.sum(vectors * vectors, axis=1, keepdims=True))).astype(np.float32)
+    for a, b in ((centred.T, centred), (unit, unit.T), (vectors, vectors[0][:, None])):
+        assert any(not np.array_equal(a @ b, other(a, b)) for other in _other_orders())
+
+
+def test_pca_map_calls_no_lapack_blas_or_sklearn(monkeypatch):
+    import scipy.linalg
+    import sklearn.decomposition
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("not portable")
+
+    for module, name in [(np.linalg, "svd"), (np.linalg, "eigh"), (np.linalg, "eig"), (np.linalg, "norm"),
+                         (scipy.linalg, "svd"), (scipy.linalg, "eigh"), (np, "dot"), (sklearn.decomposition, "PCA")]:
+        monkeypatch.setattr(module, name, refuse)
+    vectors, _, _ = clustered(n_per=15, noise=0.05)
+    assert explore.embed_2d(vectors, "pca").shape == (45, 2)
+
+
+def test_tsne_map_uses_the_portable_init_and_neighbours(monkeypatch):
+    import sklearn.manifold._t_sne as t_sne
+    import sklearn.neighbors._base as neighbours
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("sklearn's own PCA or distances: not portable")
+
+    monkeypatch.setattr(t_sne, "PCA", refuse)
+    monkeypatch.setattr(t_sne, "pairwise_distances", refuse)
+    monkeypatch.setattr(neighbours, "pairwise_distances_chunked", refuse)
+    vectors, _, _ = clustered(n_per=15, noise=0.05)
+    assert explore.embed_2d(vectors, "tsne").shape == (45, 2)
+
+
+def test_pca_coordinates_are_sklearns_up_to_sign():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 12)) * np.linspace(3, 0.5, 12) + 5  # distinct variances, off-centre
+    ours = explore.embed_2d(x, "pca")
+    theirs = PCA(n_components=2).fit_transform(x)
+    signs = np.sign(np.sum(ours * theirs, axis=0))
+    np.testing.assert_allclose(ours, theirs * signs, atol=1e-8)
+    largest = np.argmax(np.abs(ours), axis=0)
+    assert (ours[largest, [0, 1]] > 0).all()  # the sign rule
+
+
+def test_cosine_knn_graph_lists_itself_first_then_ties_by_index():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [1.0, 1.0]])  # 0, 2 and 3 coincide
+    graph = explore._cosine_knn_graph(vectors, 3)
+    assert graph.indices.reshape(5, 4).tolist()[0] == [0, 2, 3, 4]
+    assert graph.indices.reshape(5, 4).tolist()[3] == [3, 0, 2, 4]
+    np.testing.assert_allclose(graph.data.reshape(5, 4)[0], [0.0, 0.0, 0.0, 1 - np.sqrt(0.5)], atol=1e-15)
 
 
 def test_embed_2d_refuses_tiny_inputs_and_unknown_methods():

@@ -85,7 +85,8 @@ def test_mf_movie_vectors_include_the_content_projection():
     net = build(variant, n_users=3, n_movies=7, rating_range=(0.5, 5.0), content=content, global_mean=3.0)
     q = net.get_layer("movie_embedding").get_weights()[0]
     w = net.get_layer("content_projection").get_weights()[0]
-    np.testing.assert_allclose(mf.movie_vectors(net, variant.settings, None), q + content @ w, rtol=1e-6)
+    expected = q + (content.astype(np.float64) @ w.astype(np.float64))  # float32 rounding of both sums: absolute tolerance
+    np.testing.assert_allclose(mf.movie_vectors(net, variant.settings, None), expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant, prior", [("collab", 0.0), ("mf_content", 0.0), ("mf_content", 0.75)])

@@ -60,6 +60,77 @@ def test_every_stage_gives_the_same_bits_on_one_core_and_on_two_threads(make_pro
     assert single == multi, [out for out in single if single[out] != multi[out]]
 
 
+# Fits and ranks variants in one process (one TensorFlow start), with oneDNN's instruction set as the
+# stages set it ("project"), or left to the caller's environment ("caller"): prints each predictions file's hash.
+FIT_AND_RANK = """
+import argparse, hashlib, os, sys
+from movierec import environment
+if sys.argv[1] == "caller":
+    environment.ONEDNN_ISA = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")
+environment.pin_kernels()
+from movierec.stages import rank, recipe, train
+for variant in sys.argv[2:]:
+    for stage in (recipe, train, rank):
+        stage.main(argparse.Namespace(params="params.yaml", variant=variant, workers=None))
+    with open(f"data/predictions/{variant}.npz", "rb") as f:
+        print(variant, hashlib.sha256(f.read()).hexdigest())
+"""
+
+
+def _fit_and_rank(root, env, isa: str, setting: str, variants) -> dict[str, str]:
+    caller_env = {**os.environ, **env}
+    caller_env.pop("ONEDNN_MAX_CPU_ISA", None)
+    if isa != "ALL":
+        caller_env["ONEDNN_MAX_CPU_ISA"] = isa
+    result = subprocess.run(["python", "-c", FIT_AND_RANK, setting, *variants], cwd=root, env=caller_env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(line.split() for line in result.stdout.splitlines() if line.split()[0] in variants)
+
+
+def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_could_use(make_project):
+    """Another CPU (AVX2 only, or AVX-512) makes oneDNN pick other kernels; capped at AVX2 by the stages
+    themselves, a fit and its lists do not change when the caller's environment caps it otherwise
+    (SSE4.1 stands in for an older kernel family, "ALL" for this machine's best). Without the stages'
+    own cap the same two settings give other bits, so this test can fail."""
+    root, env = make_project(only=("collab", "mf_content", "dae"))
+    for stage in ("download", "prepare", "embed", "align"):
+        run(["movierec", stage], root, env)
+    variants = ("collab", "mf_content", "dae")
+    capped = [_fit_and_rank(root, env, isa, "project", variants) for isa in ("ALL", "SSE41")]
+    assert capped[0] == capped[1]
+    uncapped = [_fit_and_rank(root, env, isa, "caller", ("collab",)) for isa in ("ALL", "SSE41")]
+    assert uncapped[0] != uncapped[1]
+
+
+def test_numpy_code_paths_for_other_cpus_change_no_output(make_project):
+    """NumPy picks AVX-512, AVX2 or baseline code for its loops and transcendental functions at run time
+    (its AVX-512 log1p and log2 round some inputs otherwise); every stage outside TensorFlow gives the
+    same bits with NumPy's AVX-512 paths turned off as with them on."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__
+
+    avx512 = " ".join(t for t in __cpu_dispatch__ if t.startswith(("X86_V4", "AVX512")))
+    root, env = make_project(only=("collab",))
+    run(["movierec", "download"], root, env)
+    outputs = {"embed": ["data/content/embeddings.npz"], "prepare": ["data/prepared"], "align": ["data/features/content.npy"],
+               "baselines": ["data/predictions/ease.npz", "metrics/eval/bias.json", "metrics/eval/ease.json"]}
+    digests = []
+    numpy_log1p = "import hashlib, numpy as np; print(hashlib.sha256(np.log1p(np.arange(10**6)).tobytes()).hexdigest())"
+    numpy_itself = []
+    for disabled in ("", avx512):
+        for stage in outputs:
+            run(["movierec", stage], root, {**env, "NPY_DISABLE_CPU_FEATURES": disabled})
+        digests.append({out: _digest(root, out) for outs in outputs.values() for out in outs})
+        numpy_itself.append(run(["python", "-c", numpy_log1p], root, {"NPY_DISABLE_CPU_FEATURES": disabled}).stdout)
+    assert digests[0] == digests[1]
+    if _has_avx512():
+        assert numpy_itself[0] != numpy_itself[1]  # what the stages avoid: numpy's own log1p does change
+
+
+def _has_avx512() -> bool:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        return "avx512f" in f.read()
+
+
 @pytest.mark.slow
 def test_real_content_vectors_do_not_depend_on_blas_threads(tmp_path):
     """On latest-small the SVD's matrix products are large enough for BLAS to split them: this is
@@ -107,9 +178,21 @@ def test_check_drift_names_the_first_stage_that_diverged(make_project):
     run(["dvc", "repro"], root, env)
     environment = json.loads((root / "metrics/environment/collab.json").read_text())
     environment["packages"]["numpy"] = "0.0.1"
+    environment["instruction_set"] = "aarch64"  # as if run on ARM
     (root / "metrics/environment/collab.json").write_text(json.dumps(environment))
 
     result = run(["movierec", "check-drift", "--tolerance", "0"], root, env, check=False)
     out = result.stdout + result.stderr
     assert "first stage whose outputs differ from HEAD's dvc.lock: align (data/features)" in out
     assert f"packages.numpy: {recorded['packages']['numpy']} -> 0.0.1" in out
+    assert recorded["instruction_set"].startswith("x86-64") and recorded["onednn_max_cpu_isa"] == "AVX2"
+    assert f"CPU family {recorded['instruction_set']} -> aarch64: the same bits are not promised here" in out
+
+
+def test_check_drift_says_whether_same_bits_are_promised_between_two_cpu_families():
+    from movierec.drift import cpu_family_verdict
+
+    assert cpu_family_verdict("x86-64 AVX2", "x86-64 AVX2") == []
+    assert "an output that differs is a bug" in cpu_family_verdict("x86-64 AVX-512", "x86-64 AVX2")[0]
+    assert "not promised" in cpu_family_verdict("x86-64 AVX-512", "arm64")[0]
+    assert "not promised" in cpu_family_verdict("x86-64 without AVX2", "x86-64 AVX2")[0]

@@ -21,6 +21,7 @@ from movierec.evaluate import evaluate_ratings
 from movierec.params.baselines import BaselineParams
 from movierec.params.core import BASELINES
 from movierec.params.evaluate import EvaluateParams
+from movierec.portable_linalg import MATMUL_BLOCK_BYTES, spd_inverse
 from movierec.prepare import Prepared, Split
 from movierec.ranking import measure_lists, ranking_curve
 from movierec.scoring import Catalogue, RatedIndex, factor_scorer, ranking_users, top_k_of_users, user_histories
@@ -177,9 +178,10 @@ EASE_BLOCK = 256  # movies per block of the Gram product (its sparse temporaries
 
 
 def ease_bytes(n_movies: int) -> int:
-    """Peak memory of the fit over `n_movies`: the float64 Gram matrix, factorised and inverted in
-    place, and the float32 weights (plus one movies x EASE_BLOCK block at a time)."""
-    return n_movies * n_movies * (8 + 4)
+    """Peak memory of the fit over `n_movies`: the float64 Gram matrix, its Cholesky factor and that
+    factor's inverse, the halving steps' temporaries (about three more matrices' worth, measured), and
+    the portable products' blocks; then the float32 weights."""
+    return n_movies * n_movies * 8 * 6 + 2 * MATMUL_BLOCK_BYTES
 
 
 def fit_ease(
@@ -192,18 +194,16 @@ def fit_ease(
     positive_threshold: float = 0.0,
     score_low_weight: float = 1.0,
 ) -> Ease:
-    """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation.
+    """Closed form: P = (XᵀX + reg·I)⁻¹, B = I − P · diag(1/diag(P)), via one Cholesky factorisation
+    (portable_linalg: the same bits on any CPU).
 
     X is binary (a repeated pair counts once), over every movie (`max_movies` 0) or the `max_movies`
     most-rated in `train`. The history it scores (`user_histories`) weighs a movie 1 if its rating is
     at least `positive_threshold` and `score_low_weight` otherwise (the defaults: binary, Steck's original).
 
-    One dense solve over the catalogue (n³ flops): 9,724 movies take seconds. Memory is `ease_bytes`
-    of the catalogue: every step works in place or a block of columns at a time (whole-matrix
-    temporaries tripled it).
+    One dense solve over the catalogue (n³ flops, six times over in slices): 2,000 movies take seconds.
+    Memory is `ease_bytes` of the catalogue.
     """
-    from scipy.linalg import lapack
-
     if reg <= 0:
         raise ValueError(f"reg must be > 0; got {reg}")
     catalogue = Catalogue.most_rated_in(train, n_movies, max_movies)
@@ -212,20 +212,16 @@ def fit_ease(
     history.data[:] = 1.0  # who rated what: B is fitted on this
     n = len(catalogue.movies)
     blocks = [slice(start, min(start + EASE_BLOCK, n)) for start in range(0, n, EASE_BLOCK)]
-    gram = np.empty((n, n), dtype=np.float64, order="F")  # LAPACK's order: factorised in place
+    gram = np.empty((n, n), dtype=np.float64)
     by_movie = history.tocsc()
     for block in blocks:  # co-rating counts: whole numbers, exact in float32
         gram[:, block] = (history.T @ by_movie[:, block]).toarray()
     gram[np.diag_indices(n)] += reg
-    factor, info = lapack.dpotrf(gram, lower=False, overwrite_a=True)
-    if info == 0:
-        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
-    if info != 0:
-        raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); raise reg")
-    for block in blocks:  # dpotri fills the upper triangle only: mirror it into the lower
-        inverse[block, : block.start] = inverse[: block.start, block].T
-        square = inverse[block, block]
-        inverse[block, block] = np.triu(square) + np.triu(square, 1).T
+    try:
+        inverse = spd_inverse(gram)  # portable: the same bits on any CPU, unlike LAPACK's
+    except np.linalg.LinAlgError:
+        raise ValueError("EASE: the regularised Gram matrix is not positive definite; raise reg") from None
+    del gram
     diagonal = np.diag(inverse).copy()
     weights = np.empty((n, n), dtype=np.float32)
     for block in blocks:

@@ -29,9 +29,9 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, params_file):
     """Train, compare and serve neural movie recommenders on MovieLens."""
-    from movierec.environment import pin_threads
+    from movierec.environment import pin_kernels
 
-    pin_threads()  # same bits on any number of cores: see environment.py
+    pin_kernels()  # same bits on any number of cores and any x86-64 CPU: see environment.py
     ctx.obj = {"params_file": params_file}
 
 

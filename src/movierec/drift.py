@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from movierec.environment import differences
+from movierec.environment import PROMISED_INSTRUCTION_SETS, differences
 from movierec.errors import MovierecError
 
 ENVIRONMENT_DIR = Path("metrics/environment")
@@ -115,12 +115,25 @@ def workspace_modified() -> dict[str, list[str]]:
 
 
 def environment_differences(rev: str) -> list[str]:
-    """Differences between REV's recorded environment and the workspace's (first variant recorded in both)."""
+    """Differences between REV's recorded environment and the workspace's (first variant recorded in both),
+    and what a CPU family difference means for the promise."""
     for current_path in sorted(ENVIRONMENT_DIR.glob("*.json")):
         recorded = _git_show(rev, current_path.as_posix())
         if recorded is not None:
-            return differences(json.loads(recorded), json.loads(current_path.read_text()))
+            old, new = json.loads(recorded), json.loads(current_path.read_text())
+            return differences(old, new) + cpu_family_verdict(old.get("instruction_set"), new.get("instruction_set"))
     return []
+
+
+def cpu_family_verdict(recorded: str | None, current: str | None) -> list[str]:
+    """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not); elsewhere, only results within
+    the training-seed noise (docs/reproducibility.md)."""
+    if recorded is None or current is None or recorded == current:
+        return []
+    promised = all(s in PROMISED_INSTRUCTION_SETS for s in (recorded, current))
+    if promised:
+        return [f"CPU family {recorded} -> {current}: the same bits are promised across these; an output that differs is a bug, please report it"]
+    return [f"CPU family {recorded} -> {current}: the same bits are not promised here, only results within the training-seed noise (docs/comparing.md)"]
 
 
 def check(rev: str, tolerance: float) -> DriftReport:

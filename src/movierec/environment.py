@@ -1,12 +1,14 @@
 """What makes results independent of the machine, and the record of what produced them.
 
-Two things change the bits of a float computation without changing the code: the number of threads
-a library splits its work over (BLAS sums in a different order), and the library versions. The first
-we fix: every command pins BLAS/OpenMP to one thread (`pin_threads`) and TensorFlow to a thread count
-from params (`train.threads`), instead of taking the machine's core count. The second we record: the
-stages whose results depend on floating-point libraries write `environment_record()` next to their
-outputs (git-tracked, not a DVC metric), so `movierec check-drift` can say which difference can
-explain a drift.
+Three things change the bits of a float computation without changing the code: the number of threads
+a library splits its work over (BLAS sums in a different order), the kernels a library picks for the
+CPU at run time, and the library versions. The first two we fix: every command pins BLAS/OpenMP to one
+thread and TensorFlow to a thread count from params (`train.threads`) instead of the machine's core
+count, and caps oneDNN, TensorFlow's CPU kernels, at AVX2 (`pin_kernels`); NumPy's own products and
+factorisations go through portable_linalg.py, whose results do not depend on BLAS's kernels. The
+third we record: the stages whose results depend on floating-point libraries write
+`environment_record()` next to their outputs (git-tracked, not a DVC metric), so `movierec
+check-drift` can say which difference can explain a drift.
 """
 
 from __future__ import annotations
@@ -18,15 +20,21 @@ from importlib import metadata
 
 BLAS_THREADS = 1
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+ONEDNN_ISA_VAR, ONEDNN_ISA = "ONEDNN_MAX_CPU_ISA", "AVX2"
+PROMISED_INSTRUCTION_SETS = ("x86-64 AVX2", "x86-64 AVX-512")  # `instruction_set()`s that give the same bits
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "tensorflow", "keras", "dvc", "dvclive")
 
 
-def pin_threads(n: int = BLAS_THREADS) -> None:
-    """One BLAS/OpenMP thread for this process and its children, whatever the machine's core count.
+def pin_kernels(n: int = BLAS_THREADS) -> None:
+    """One BLAS/OpenMP thread, and oneDNN's kernels capped at AVX2, for this process and its children.
 
-    The environment variables cover libraries loaded later (they read them once, at load);
-    threadpoolctl covers those already loaded. Measured cost: see README, "What reproduces".
+    The thread count makes results independent of the machine's core count; the cap, of whether its
+    CPU has AVX-512 (oneDNN picks its kernels, and so its summation order, from the instruction set;
+    AVX2 is what every x86-64 CPU since 2013 has). The environment variables cover libraries loaded
+    later (they read them once, at load); threadpoolctl covers those already loaded. Measured cost:
+    docs/reproducibility.md.
     """
+    os.environ[ONEDNN_ISA_VAR] = ONEDNN_ISA
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(n)
     if "numpy" in sys.modules:
@@ -44,6 +52,23 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def instruction_set() -> str:
+    """The CPU family as far as results go: `x86-64 AVX-512`, `x86-64 AVX2`, `x86-64 without AVX2`, or
+    another architecture (`arm64`...). Same bits are promised across PROMISED_INSTRUCTION_SETS."""
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return machine
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        pass
+    if "avx512f" in flags:
+        return "x86-64 AVX-512"
+    return "x86-64 AVX2" if "avx2" in flags and "fma" in flags else "x86-64 without AVX2"
 
 
 def environment_record(tf_threads: int | None = None) -> dict:
@@ -64,6 +89,8 @@ def environment_record(tf_threads: int | None = None) -> dict:
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu": cpu_model(),
+        "instruction_set": instruction_set(),
+        "onednn_max_cpu_isa": os.environ.get(ONEDNN_ISA_VAR),
         "cpu_count": os.cpu_count(),
         "packages": {name: version(name) for name in PACKAGES},
         "blas": sorted(blas, key=lambda lib: (str(lib["internal_api"]), str(lib["version"]))),

@@ -3,7 +3,9 @@
 Every function takes plain arrays in movie-encoder order (row m is `Prepared.movie_ids[m]`), so the
 same code explores the learned space (a model's movie vectors, from its predictions file) and the content
 space (the aligned content matrix, zeros where a movie has no vector). Similarity is cosine throughout: the
-learned vectors' norms mostly track popularity, not taste.
+learned vectors' norms mostly track popularity, not taste. Portable: same bits on any CPU, see
+portable_linalg.py (every product that reaches an output goes through it, and no selection depends on how
+numpy's CPU-specific sort orders ties).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from movierec import portable_linalg
 from movierec.atomic import atomic_path
 from movierec.errors import MovierecError
 
@@ -46,7 +49,7 @@ def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:
 def _unit_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows scaled to unit length, and which rows are non-zero (zero rows stay zero: no content vector)."""
     v = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(v, axis=1)
+    norms = np.sqrt(np.sum(v * v, axis=1))  # portable: elementwise and a numpy sum, never BLAS
     nonzero = norms > 0
     return v / np.where(nonzero, norms, 1.0)[:, None], nonzero
 
@@ -55,6 +58,18 @@ def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     """The k best candidates by score, ties broken by lower index so results never depend on sort internals."""
     order = np.lexsort((candidates, -scores[candidates]))
     return candidates[order[: max(k, 0)]]
+
+
+def _smallest_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of each row's k smallest scores, ties going to the lower column.
+
+    Not argpartition: numpy picks its selection kernel from the CPU (AVX2, AVX-512), and each orders
+    tied values its own way. The k-th smallest value itself is the same whatever the kernel.
+    """
+    kth = np.partition(scores, k - 1, axis=1)[:, k - 1 : k]
+    below, tied = scores < kth, scores == kth
+    need = k - np.sum(below, axis=1, keepdims=True)
+    return below | (tied & (np.cumsum(tied, axis=1) <= need))
 
 
 def nearest(
@@ -68,7 +83,7 @@ def nearest(
     unit, nonzero = _unit_vectors(vectors)
     if not nonzero[index]:
         raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
-    sims = unit @ unit[index]
+    sims = portable_linalg.matmul(unit, unit[index][:, None])[:, 0]
     keep = nonzero.copy() if exclude_zero else np.ones(len(sims), dtype=bool)
     if candidates is not None:
         keep &= candidates
@@ -186,7 +201,8 @@ COHERENCE_MAX_MOVIES = 5000  # above this many eligible movies, a seeded sample 
 def genre_coherence(
     vectors: np.ndarray, genres_list: Sequence[str], eligible_mask: np.ndarray, k: int = 10, seed: int = 0
 ) -> dict[str, float | None | str]:
-    """Mean share of each eligible movie's k cosine-nearest eligible neighbours sharing a genre with it.
+    """Mean share of each eligible movie's k cosine-nearest eligible neighbours sharing a genre with it
+    (ties: the lower index).
 
     The random baseline is the same share over k random eligible neighbours (seeded): coherence only
     means something above it, since a few genres (Drama, Comedy) cover most movies. Zero vectors are
@@ -211,15 +227,15 @@ def genre_coherence(
     step = max(1, COHERENCE_BLOCK // n)
     for start in range(0, len(queries), step):
         rows = queries[start : start + step]
-        overlap = (hot[rows] @ hot.T) > 0
-        sims = v[rows] @ v.T
+        overlap = (hot[rows] @ hot.T) > 0  # sums of a few 0/1 products: exact in any order, so BLAS is fine
+        sims = portable_linalg.matmul(v[rows], v.T)  # float32, as sgemm would give, but the same bits on any CPU
         sims[np.arange(len(rows)), rows] = -np.inf
-        learned = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        learned = _smallest_k(-sims, k)
         noise = rng.random((len(rows), n), dtype=np.float32)  # the same stream as one (n, n) draw
         noise[np.arange(len(rows)), rows] = np.inf
-        chance = np.argpartition(noise, k - 1, axis=1)[:, :k]
-        shared_learned += int(np.take_along_axis(overlap, learned, axis=1).sum())
-        shared_chance += int(np.take_along_axis(overlap, chance, axis=1).sum())
+        chance = _smallest_k(noise, k)
+        shared_learned += int(np.sum(overlap & learned))
+        shared_chance += int(np.sum(overlap & chance))
     m = len(queries)
     measured = {"genre_coherence": shared_learned / (m * k), "random_baseline": shared_chance / (m * k)}
     return measured if m == n else {**measured, "movies_measured": m, "eligible_movies": n}
@@ -242,25 +258,67 @@ def primary_genres(genres_list: Sequence[str]) -> list[str]:
     return [names[j] if hot[i, j] else "(no genres listed)" for i, j in enumerate(best)]
 
 
-def embed_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """2-D coordinates by PCA or t-SNE (cosine, init="pca", seeded); perplexity shrinks for tiny inputs.
+def _pca_2d(x: np.ndarray) -> np.ndarray:
+    """Rows of x on its two principal axes, without LAPACK: eigenvectors of the centred Gram matrix.
 
-    t-SNE took ~20 s for the ~1100 movies of latest-small with 20+ ratings on a busy 2-core machine.
+    Portable (see portable_linalg.py) where scikit-learn's PCA is not. Signs as a rule, not as the
+    solver falls: each axis's largest-|.| coordinate is positive.
+    """
+    centred = x - np.mean(x, axis=0)
+    _, axes = portable_linalg.symmetric_eigen(portable_linalg.matmul(centred.T, centred))
+    xy = np.zeros((len(x), 2))
+    xy[:, : axes.shape[1]] = portable_linalg.matmul(centred, axes[:, :2])
+    largest = np.argmax(np.abs(xy), axis=0)
+    return xy * np.where(xy[largest, [0, 1]] < 0, -1.0, 1.0)
+
+
+def _cosine_knn_graph(x: np.ndarray, n_neighbors: int):
+    """Each row's cosine distance to itself (0, first) and to its n_neighbors nearest rows (ties: the lower
+    index), as the sparse precomputed graph sklearn's TSNE takes: portable, where sklearn's own search
+    computes the distances with BLAS and orders ties with a CPU-specific sort."""
+    import scipy.sparse
+
+    unit, _ = _unit_vectors(x)
+    distance = 1.0 - portable_linalg.matmul(unit, unit.T)
+    np.clip(distance, 0.0, 2.0, out=distance)  # as sklearn's cosine_distances
+    np.fill_diagonal(distance, -1.0)  # itself first, even before a duplicate at distance 0
+    order = np.argsort(distance, axis=1, kind="stable")[:, : n_neighbors + 1]  # stable: one answer on any CPU
+    nearest = np.take_along_axis(distance, order, axis=1)
+    nearest[:, 0] = 0.0
+    n, width = order.shape
+    return scipy.sparse.csr_array((nearest.ravel(), order.ravel(), np.arange(0, n * width + 1, width)), shape=(n, n))
+
+
+def embed_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """2-D coordinates by PCA or t-SNE (cosine, PCA init, seeded); perplexity shrinks for tiny inputs.
+
+    Portable: same bits on any CPU, see portable_linalg.py; t-SNE also needs one OpenMP thread, which
+    the commands pin (its Barnes-Hut normaliser is a sum over points split among threads). t-SNE took
+    ~1.5 s for 1100 movies on one thread.
     """
     x = np.asarray(vectors, dtype=np.float64)
     if len(x) < 3:
         raise MovierecError(f"only {len(x)} movies to map; a 2-D map needs at least 3")
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(x)
+        return _pca_2d(x)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(1.0, (len(x) - 1) / 3)))
-        # 500 iterations (sklearn's default is 1000) settle ~2000 points well enough for a picture, in half the time
-        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine", max_iter=500, random_state=seed)
-        return tsne.fit_transform(x)
+        # sklearn's init="pca" (refused with a precomputed metric), portable: float32, first axis at std 1e-4
+        init = _pca_2d(x).astype(np.float32)
+        init = init / np.std(init[:, 0]) * 1e-4
+        # The neighbours sklearn's Barnes-Hut t-SNE would search (its rule: 3 * perplexity + 1), found here;
+        # the rest is Cython without BLAS (and libm's exp/log, as math.*) and numpy elementwise. What still calls
+        # BLAS is the stopping check `scipy.linalg.norm(gradient) <= 1e-7` every 50 iterations: it could only
+        # differ across CPUs for a gradient norm within a rounding error of 1e-7 (a frozen map), never in practice.
+        graph = _cosine_knn_graph(x, min(len(x) - 1, int(3.0 * perplexity + 1)))
+        # 500 iterations (sklearn's default is 1000) settle ~2000 points well enough for a picture, in half the time;
+        # random_state is unused with an array init, kept for any later random init
+        tsne = TSNE(
+            n_components=2, perplexity=perplexity, init=init, metric="precomputed", max_iter=500, random_state=seed
+        )
+        return tsne.fit_transform(graph)
     raise MovierecError(f"unknown map method {method!r}; use pca or tsne")
 
 

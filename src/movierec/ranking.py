@@ -8,6 +8,8 @@ Rating RMSE says how close the predicted numbers are; these say whether the list
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from movierec.scoring import PAD
@@ -49,7 +51,7 @@ def ranking_metrics(
 
     hits = (lists != PAD) & np.isin(eval_users[:, None] * n_movies + lists, rel_keys)
     n_hits = hits.sum(axis=1)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    discount = 1.0 / np.array([math.log2(r) for r in range(2, k + 2)])  # math's: numpy's AVX-512 log2 rounds otherwise
     dcg = (hits * discount).sum(axis=1)
     ideal = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
     precision_at_pos = np.cumsum(hits, axis=1) / np.arange(1, k + 1)

@@ -16,11 +16,13 @@ over a `Catalogue` of movies.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from movierec.portable_linalg import matmul
 from movierec.progress import Progress
 
 if TYPE_CHECKING:
@@ -179,7 +181,7 @@ def factor_scorer(offset: float, user_bias: np.ndarray, movie_bias: np.ndarray, 
     def score(users: np.ndarray) -> np.ndarray:
         out = (offset + user_bias[users])[:, None] + movie_bias[None, :]
         if user_factors is not None:
-            out = out + user_factors[users] @ movie_factors.T
+            out = out + matmul(user_factors[users], movie_factors.T)  # portable: the same bits on any CPU
         return out
 
     return score
@@ -190,7 +192,9 @@ def popularity_prior(ratings_per_movie: np.ndarray, weight: float) -> np.ndarray
     to rank, it lifts movies many people rated. Why: a user's next relevant movie is one they will both
     watch and like; a rating model predicts only the liking, and ranked alone it fills the list with
     movies few people ever see (`variants.<name>.popularity_prior`, chosen on validation)."""
-    return weight * np.log1p(np.asarray(ratings_per_movie, dtype=np.float64))
+    counts, position = np.unique(np.asarray(ratings_per_movie, dtype=np.int64), return_inverse=True)
+    # math.log1p (the C library's, as on any x86-64) rather than numpy's, whose AVX-512 code rounds otherwise
+    return weight * np.array([math.log1p(c) for c in counts], dtype=np.float64)[position.reshape(-1)]
 
 
 def rating_prior(prepared, weight: float) -> np.ndarray | None:

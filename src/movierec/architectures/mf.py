@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.params.core import bounds
+from movierec.portable_linalg import matmul
 from movierec.scoring import factor_scorer, keras_predictor, pair_model_scorer, pair_model_serving
 from movierec.examples import ModelInputs, RatingPairs, frozen_content
 
@@ -87,7 +88,7 @@ def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
     vectors = np.asarray(model.get_layer("movie_embedding").get_weights()[0], dtype=np.float32)
     if settings.content:
         content = model.get_layer("content_embedding").get_weights()[0]
-        vectors = vectors + content @ model.get_layer("content_projection").get_weights()[0]
+        vectors = vectors + matmul(content, model.get_layer("content_projection").get_weights()[0])  # portable
     return vectors
 
 

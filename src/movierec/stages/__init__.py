@@ -17,8 +17,8 @@ from movierec.errors import MovierecError
 
 def arguments(description: str, variant: bool = False, workers: bool = False) -> argparse.Namespace:
     """The stage's command line: `--params FILE`, a VARIANT if the stage takes one, `--workers` for train.
-    Pins BLAS to one thread first: same bits on any number of cores (see environment.py)."""
-    from movierec.environment import pin_threads
+    Pins BLAS to one thread and oneDNN to AVX2 first: same bits on any core count and x86-64 CPU (environment.py)."""
+    from movierec.environment import pin_kernels
 
     parser = argparse.ArgumentParser(prog=f"python -m movierec.stages.{Path(sys.argv[0]).stem}", description=description)
     parser.add_argument("--params", default="params.yaml", help="params file to read (default: params.yaml)")
@@ -27,7 +27,7 @@ def arguments(description: str, variant: bool = False, workers: bool = False) ->
     if workers:
         parser.add_argument("--workers", type=int, default=None, help="train on N local worker processes (multi_worker); default: train.workers")
     args = parser.parse_args()
-    pin_threads()
+    pin_kernels()
     return args
 
 
