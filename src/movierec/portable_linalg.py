@@ -124,7 +124,7 @@ def cholesky(g: np.ndarray) -> np.ndarray:
 
 
 def spd_inverse(g: np.ndarray) -> np.ndarray:
-    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1 (exactly symmetric)."""
+    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1."""
     inv = lower_inverse(cholesky(g))
     return matmul(inv.T, inv)
 
