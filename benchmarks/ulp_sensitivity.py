@@ -1,6 +1,6 @@
 """How far a one-ulp change of input moves each variant's test metrics: what a drift means.
 
-    python benchmarks/ulp_sensitivity.py [--variants collab hybrid mf_content]
+    python benchmarks/ulp_sensitivity.py [--variants collab hybrid mf_content]   # default: every rating model
 
 Each variant of params.yaml is trained as `dvc repro` trains it (data/prepared and data/features
 must exist: run `dvc repro align` first), then again with one input changed by one unit in the last
@@ -48,7 +48,7 @@ def main() -> None:
 
     prepared = load_prepared(Path("data/prepared"))
     content = np.load("data/features/content.npy")
-    names = args.variants or list(params.variants)
+    names = args.variants or [n for n in params.variants if params.variant(n).module.PREDICTS_RATINGS]  # RMSE needs ratings
 
     def test_metrics(name: str, prepared, content, nudge_lr: bool = False) -> dict[str, float]:
         variant = params.variant(name)

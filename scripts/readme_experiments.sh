@@ -39,6 +39,7 @@ dvc exp run --temp -S prepare.seed=3
 for seed in 1 2 3 4; do
   dvc exp run --temp -n "train-seed-$seed" -S "train.seed=$seed"
 done
-movierec summarize HEAD train-seed-1 train-seed-2 train-seed-3 train-seed-4 --json > benchmarks/results/seed_noise.json
+movierec summarize HEAD train-seed-1 train-seed-2 train-seed-3 train-seed-4 --json > benchmarks/results/seed_noise.json.tmp
+mv benchmarks/results/seed_noise.json.tmp benchmarks/results/seed_noise.json  # never a half-written file
 
 python scripts/update_readme.py

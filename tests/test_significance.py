@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from conftest import REPO
-from movierec import per_user, significance
+from movierec import compare, per_user, significance
 from movierec.cli import cli
 from movierec.errors import MovierecError
 from movierec.params.compare import CompareParams
@@ -202,6 +202,18 @@ def test_compare_reads_a_dvc_experiment_by_name(history):
     git(root, "update-ref", f"refs/exps/{old[:2]}/{old[2:]}/tiny-exp", new)  # where `dvc exp run` / `exp pull` keep one
     rows = json.loads(invoke("compare", old, "tiny-exp", "--format", "json").output)["rows"]
     assert {r["model"]: r["verdict"] for r in rows} == {"a": "within noise", "b": "better"}
+
+
+def test_an_experiment_name_run_on_several_commits_means_the_one_run_on_head(history):
+    """`dvc exp run -n seed-1` on two commits keeps both; like `dvc exp show`, the name means HEAD's."""
+    root, first, old, new = history
+    git(root, "update-ref", f"refs/exps/{old[:2]}/{old[2:]}/seed-1", old)
+    git(root, "update-ref", f"refs/exps/{new[:2]}/{new[2:]}/seed-1", new)  # new is HEAD
+    assert compare.resolve("seed-1") == new
+    git(root, "update-ref", f"refs/exps/{first[:2]}/{first[2:]}/seed-2", first)
+    git(root, "update-ref", f"refs/exps/{old[:2]}/{old[2:]}/seed-2", old)  # neither on HEAD: ambiguous
+    with pytest.raises(MovierecError, match="2 experiments have this name"):
+        compare.resolve("seed-2")
 
 
 def test_a_revision_before_per_user_files_or_a_typo_is_one_line(history):

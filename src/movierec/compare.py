@@ -29,12 +29,17 @@ def _git(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
 
 
 def resolve(rev: str) -> str:
-    """The commit a revision, branch or `dvc exp` name points to."""
+    """The commit a revision, branch or `dvc exp` name points to (refs/exps/<baseline>/<name>; a name
+    run on several baselines means the one run on HEAD)."""
     done = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if done.returncode == 0:
         return done.stdout.decode().strip()
     refs = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout.decode().split("\n")
-    found = [line.split()[1] for line in refs if line and line.split()[0].rsplit("/", 1)[-1] == rev]
+    named = [line.split() for line in refs if line and line.split()[0].rsplit("/", 1)[-1] == rev]
+    found = [commit for _, commit in named]
+    if len(found) > 1:  # the same name run on several commits: the one run on HEAD, as `dvc exp show` shows
+        head = _git("rev-parse", "HEAD").stdout.decode().strip()
+        found = [commit for ref, commit in named if "".join(ref.split("/")[2:4]) == head] or found
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
