@@ -49,9 +49,7 @@ def rating_counts(train_movie: np.ndarray, n_movies: int) -> np.ndarray:
 def _unit_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows scaled to unit length, and which rows are non-zero (zero rows stay zero: no content vector)."""
     v = np.asarray(vectors, dtype=np.float64)
-    norms = np.sqrt(np.sum(v * v, axis=1))  # portable: elementwise and a numpy sum, never BLAS
-    nonzero = norms > 0
-    return v / np.where(nonzero, norms, 1.0)[:, None], nonzero
+    return portable_linalg.normalize_rows(v), np.any(v != 0, axis=1)
 
 
 def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
@@ -268,8 +266,7 @@ def _pca_2d(x: np.ndarray) -> np.ndarray:
     _, axes = portable_linalg.symmetric_eigen(portable_linalg.matmul(centred.T, centred))
     xy = np.zeros((len(x), 2))
     xy[:, : axes.shape[1]] = portable_linalg.matmul(centred, axes[:, :2])
-    largest = np.argmax(np.abs(xy), axis=0)
-    return xy * np.where(xy[largest, [0, 1]] < 0, -1.0, 1.0)
+    return portable_linalg.sign_fixed(xy)
 
 
 def _cosine_knn_graph(x: np.ndarray, n_neighbors: int):

@@ -19,10 +19,10 @@ import numpy as np
 
 from movierec.errors import MovierecError
 from movierec.paths import METRICS_DIR
+from movierec.scoring import sample_users
 
 USERS_DIR = METRICS_DIR / "users"
 
-RATING_COLUMNS = ("n_ratings", "sse", "sae")
 RANKING_METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")  # each as <name>_at_<k>
 
 
@@ -32,10 +32,7 @@ def path(model: str) -> Path:
 
 def rating_users(test_user: np.ndarray, max_users: int, seed: int) -> np.ndarray:
     """The users whose rating errors are kept: every test user, or a seeded sample of `max_users` (sorted)."""
-    users = np.unique(np.asarray(test_user, dtype=np.int64))
-    if 0 < max_users < len(users):
-        return np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
-    return users
+    return sample_users(np.unique(np.asarray(test_user, dtype=np.int64)), max_users, seed)
 
 
 def rating_errors(test_user: np.ndarray, errors: np.ndarray, users: np.ndarray) -> dict[str, np.ndarray]:

@@ -179,6 +179,13 @@ def symmetric_eigen(g: np.ndarray, max_sweeps: int = 30) -> tuple[np.ndarray, np
     return values[order], vectors[:n, :n][:, order]
 
 
+def sign_fixed(columns: np.ndarray) -> np.ndarray:
+    """`columns` with each column's largest-|.| entry made positive (the first, on ties): a sign rule,
+    as scikit-learn's, so that signs never fall as a solver's rounding does."""
+    largest = np.argmax(np.abs(columns), axis=0)
+    return columns * np.where(columns[largest, np.arange(columns.shape[1])] < 0, -1.0, 1.0)
+
+
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, as scikit-learn's `normalize` (a zero row stays zero), without BLAS."""
     norms = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
@@ -226,6 +233,4 @@ def truncated_svd(matrix, dim: int, seed: int, n_iter: int = 5, oversamples: int
     values, vectors = symmetric_eigen(matmul(small, small.T))  # small = (rows' coordinates in q's basis)^T
     singular = np.sqrt(np.maximum(values[:dim], 0.0))
     left = matmul(q, vectors[:, :dim])
-    largest = np.argmax(np.abs(left), axis=0)  # a sign rule, as scikit-learn's: each column's largest entry positive
-    signs = np.where(left[largest, np.arange(left.shape[1])] < 0, -1.0, 1.0)
-    return left * (signs * singular)
+    return sign_fixed(left) * singular

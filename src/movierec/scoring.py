@@ -238,9 +238,14 @@ def ranking_users(test_user: np.ndarray, test_rating: np.ndarray, relevance_thre
     `max_users` drawn with `seed`, for speed on huge data (the metrics and the report say so).
     """
     eligible = np.unique(np.asarray(test_user, dtype=np.int64)[np.asarray(test_rating) >= relevance_threshold])
-    if 0 < max_users < len(eligible):
-        return np.sort(np.random.default_rng(seed).choice(eligible, size=max_users, replace=False)), len(eligible)
-    return eligible, len(eligible)
+    return sample_users(eligible, max_users, seed), len(eligible)
+
+
+def sample_users(users: np.ndarray, max_users: int, seed: int) -> np.ndarray:
+    """`users` (sorted, distinct), or with 0 < `max_users` < their number a sorted sample of that many drawn with `seed`."""
+    if 0 < max_users < len(users):
+        return np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    return users
 
 
 def evaluation_lists(

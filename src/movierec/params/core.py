@@ -54,13 +54,18 @@ def read(path: str | Path = PARAMS_FILE) -> dict:
 DEFAULT_PROFILE = "notebook"  # the values written in the blocks themselves
 
 
+def profile_name(raw: dict) -> str:
+    """Which recipe the params choose (`profile`), the notebook's by default."""
+    return str(raw.get("profile", DEFAULT_PROFILE))
+
+
 def with_profile(raw: dict, source: str = PARAMS_FILE) -> dict:
     """The params with the values of the chosen `profile` (a key of `profiles`) in place of the blocks' own.
 
     One switch for a whole recipe (`-S profile=large`), each of whose values stays in params.yaml, in
     the experiment's recorded params, and overridable one by one (`-S profiles.large.train.epochs=3`).
     The default, `notebook`, changes nothing."""
-    name = raw.get("profile", DEFAULT_PROFILE)
+    name = profile_name(raw)
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict):
         raise ParamsError(f"{source}: profiles: expected a mapping of profile names to params, got {type(profiles).__name__}")

@@ -30,7 +30,7 @@ def main(args) -> None:
     tables = {name: per_user.read(name) for name in results}
     keys = [key.format(k=e.k) for key, _, better in figures.COLUMNS if better is not None]
     judged = {key: column for key in keys if (column := significance.judge_column(tables, key, s)) is not None}
-    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, e.k, e.relevance_threshold, judged, s.confidence, raw.get("profile", core.DEFAULT_PROFILE)))
+    write_text(METRICS_DIR / "report.md", figures.render_report(results, counts, e.k, e.relevance_threshold, judged, s.confidence, core.profile_name(raw)))
     rows = figures.popularity_rows(results)
     columns = list(rows[0]) if rows else ["bucket"]
     csv = ",".join(columns) + "\n" + "".join(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n" for r in rows)
