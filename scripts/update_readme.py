@@ -16,6 +16,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - speed:    the throughput ratios, test RMSEs and full-pipeline median from benchmarks/results/;
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - portable_cost: benchmarks/results/portable_cost.txt, as printed (also in benchmarks/README.md);
+- tuning_cost: benchmarks/results/tuning_cost.txt, as printed (docs/tuning.md and benchmarks/README.md);
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py table` renders `scale.py dae`'s record;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
@@ -348,7 +349,7 @@ def generators() -> dict:
         "popularity_prior": popularity_prior_table,
         "compare": compare_examples,
         "ulp": lambda: verbatim("ulp_sensitivity"),
-        **{name: (lambda name=name: verbatim(name)) for name in ("train_speed", "cli_speed", "pipeline", "portable_cost")},
+        **{name: (lambda name=name: verbatim(name)) for name in ("train_speed", "cli_speed", "pipeline", "portable_cost", "tuning_cost")},
     }
 
 

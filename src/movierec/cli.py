@@ -1,4 +1,4 @@
-"""The `movierec` command, for people: `recommend`, `similar`, `compare`, `summarize`, `synth`, `check-drift`, and each pipeline
+"""The `movierec` command, for people: `recommend`, `similar`, `compare`, `summarize`, `tune`, `synth`, `check-drift`, and each pipeline
 stage by name (the same entries dvc.yaml runs, `python -m movierec.stages.<stage>`).
 
 No stage imports this file, so editing a help text here reruns nothing. Expected mistakes raise
@@ -294,6 +294,27 @@ def synth(out, preset, users, movies, ratings, seed, factors, sigma, tags):
     sizes = synth_core.resolve_sizes(preset, users, movies, ratings)
     summary = synth_core.generate(out, users=sizes[0], movies=sizes[1], ratings=sizes[2], seed=seed, factors=factors, sigma=sigma, tags=tags)
     click.echo(f"oracle RMSE on all ratings {summary['oracle_rmse_all_ratings']:.4f} (noise sigma {sigma}); point data.path at {out}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--trials", type=click.IntRange(1), default=None,
+              help="Finished trials the study should hold (default: params tune.trials); a resumed study runs the missing ones.")
+@click.option("--study", "study_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite file of the study (default: data/tuning/TARGET.db); an existing one resumes.")
+@click.pass_context
+def tune(ctx, target, trials, study_path):
+    """Search TARGET's settings (a variant, or ease) over params tune.spaces.TARGET on the validation carve.
+
+    The test split is never read. Prints a line per trial, then the `dvc exp run -S ...` line that
+    trains and evaluates the best values through the pipeline; data/tuning/TARGET.json keeps them."""
+    from movierec.tuning import tune as run_tune
+
+    best = run_tune(_raw_params(ctx), ctx.obj["params_file"], target, trials, study_path)
+    click.echo(f"Best of {best['trials']} trials ({best['pruned']} pruned): {best['metric']} {best['best_value']:.4f} (trial {best['best_trial']})")
+    if best["current_value"] is not None:
+        click.echo(f"params.yaml's own values (trial 1): {best['metric']} {best['current_value']:.4f}")
+    click.echo(f"Try it through the pipeline: {best['command']}")
 
 
 @cli.command("check-drift")

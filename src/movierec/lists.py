@@ -47,14 +47,22 @@ def choose_popularity_prior(score: BlockScorer, carve: Prepared, grid: list[floa
     `score` is the model trained on `carve.train` only, `carve.test` the training rows held out from it,
     ranked as `evaluate` ranks the test split. Why here: how much popularity should count depends on
     the data (on synthetic data whose exposure ignores taste it is several times latest-small's)."""
+    ndcg = validation_ndcg(score, carve, grid, e)
+    for weight, value in zip(grid, ndcg):
+        print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {value:.4f}", flush=True)
+    return {"popularity_prior": float(grid[int(np.argmax(ndcg))]), f"popularity_prior_validation_ndcg_at_{e.k}": ndcg}
+
+
+def validation_ndcg(score: BlockScorer, carve: Prepared, priors: list[float], e: EvaluateParams) -> list[float]:
+    """NDCG@k of the lists `score` (fitted on `carve.train`) makes for `carve.test`'s users, once per
+    popularity prior weight, ranked as `evaluate` ranks the test split: one model pass for them all."""
     n_users, n_movies = len(carve.user_ids), len(carve.movie_ids)
     counts = np.bincount(carve.train.movie, minlength=n_movies)
     users, _ = ranking_users(carve.test.user, carve.test.rating, e.relevance_threshold, e.max_users, e.seed)
     rated = RatedIndex.from_pairs(carve.train.user, carve.train.movie, n_users)
-    priors = [popularity_prior(counts, weight).astype(np.float32) for weight in grid]
+    offsets = [popularity_prior(counts, weight).astype(np.float32) for weight in priors]
     ndcg = []
-    for weight, lists in zip(grid, top_k_with_offsets(score, users, n_movies, rated, e.k, priors)):
+    for lists in top_k_with_offsets(score, users, n_movies, rated, e.k, offsets):
         metrics, _ = measure_lists(lists, users, len(users), carve.test, k=e.k, relevance_threshold=e.relevance_threshold, n_movies=n_movies)
         ndcg.append(metrics[f"ndcg_at_{e.k}"])
-        print(f"popularity_prior {weight:g}: validation NDCG@{e.k} {ndcg[-1]:.4f}", flush=True)
-    return {"popularity_prior": float(grid[int(np.argmax(ndcg))]), f"popularity_prior_validation_ndcg_at_{e.k}": ndcg}
+    return ndcg

@@ -46,6 +46,12 @@ class Prepared:
     train: Split
     test: Split
 
+    def carve(self, held_rows: np.ndarray) -> Prepared:
+        """The validation carve as a split: the training rows not in `held_rows` as its train, those as
+        its test. The test split is not in it."""
+        fit_rows = np.setdiff1d(np.arange(len(self.train)), held_rows)
+        return Prepared(self.user_ids, self.movie_ids, self.train.take(fit_rows), self.train.take(held_rows))
+
     def counts(self) -> dict[str, int]:
         return {
             "n_users": len(self.user_ids),

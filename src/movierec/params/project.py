@@ -9,9 +9,9 @@ from pathlib import Path
 
 from movierec.architectures import collab
 from movierec.errors import did_you_mean
-from movierec.params import baselines, compare, core, data, embed, evaluate, prepare, train, variants
+from movierec.params import baselines, compare, core, data, embed, evaluate, prepare, train, tune, variants
 
-BLOCKS = ("profile", "profiles", "data", "prepare", "embed", "model", "train", "evaluate", "compare", "baselines", "variants")
+BLOCKS = ("profile", "profiles", "data", "prepare", "embed", "model", "train", "evaluate", "compare", "tune", "baselines", "variants")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Params:
     compare: compare.CompareParams
     baselines: baselines.BaselineParams
     variants: dict[str, variants.Variant]
+    tune: tune.TuneParams
 
     def shared(self, variant: variants.Variant):
         """The top-level block `variant`'s architecture shares (`model` for collab), or None."""
@@ -49,7 +50,7 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
             raise core.ParamsError(f"{source}: unknown key {key}{did_you_mean(str(key), BLOCKS)}; accepted keys: {', '.join(BLOCKS)}")
     raw = core.with_profile(raw, source)
     return Params(
-        profile=str(raw.get("profile", core.DEFAULT_PROFILE)),
+        profile=core.profile_name(raw),
         data=data.load(raw, source),
         prepare=prepare.load(raw, source),
         embed=embed.load(raw, source),
@@ -59,7 +60,15 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
         compare=compare.load(raw, source),
         baselines=baselines.load(raw, source),
         variants={name: variants.load(raw, name, source) for name in variants.names(raw, source)},
+        tune=_tune(raw, source),
     )
+
+
+def _tune(raw: dict, source: str) -> tune.TuneParams:
+    t = tune.load(raw, source)
+    for target in t.spaces:
+        tune.space(raw, t, target, source)  # every path names a key of the params
+    return t
 
 
 def load_params(path: str | Path = core.PARAMS_FILE) -> Params:

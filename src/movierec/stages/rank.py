@@ -9,23 +9,15 @@ in metrics/lists/<variant>.json.
 
 from __future__ import annotations
 
-import numpy as np
-
 from movierec import fitted, lists, predictions, recipes
 from movierec.atomic import write_json
 from movierec.errors import MovierecError
 from movierec.params import core, variants
 from movierec.params import evaluate as evaluate_params
 from movierec.paths import METRICS_DIR, PREPARED_DIR, recipe
-from movierec.prepare import Prepared, load_prepared
+from movierec.prepare import load_prepared
 from movierec.quiet import import_tensorflow
 from movierec.stages import arguments, one_line_errors
-
-
-def carve_of(prepared: Prepared, held_rows: np.ndarray) -> Prepared:
-    """The validation carve as a split: the training rows the carve model saw, and those it did not."""
-    fit_rows = np.setdiff1d(np.arange(len(prepared.train)), held_rows)
-    return Prepared(prepared.user_ids, prepared.movie_ids, prepared.train.take(fit_rows), prepared.train.take(held_rows))
 
 
 def main(args) -> None:
@@ -41,12 +33,12 @@ def main(args) -> None:
         if carve is None:
             raise MovierecError(f"{folder}: no validation carve to choose variants.{args.variant}.popularity_prior on; run `dvc repro` to refit")
         carve_model, held = carve
-        split = carve_of(prepared, held)
+        split = prepared.carve(held)
         chosen = lists.choose_popularity_prior(v.module.scorer(carve_model, v.settings, split, 0.0), split, grid, e)
     weight = chosen.get("popularity_prior", grid[0])
     arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
     predictions.write(predictions.path(args.variant), arrays)
-    record = {"popularity_prior": weight, "profile": raw.get("profile", core.DEFAULT_PROFILE), **chosen}  # which recipe ran
+    record = {"popularity_prior": weight, "profile": core.profile_name(raw), **chosen}  # which recipe ran
     write_json(METRICS_DIR / "lists" / f"{args.variant}.json", record)
 
 

@@ -56,8 +56,9 @@ def carve_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def fit(architecture, settings, shared, t: TrainParams, prepared: Prepared, content, rating_range,
-        live_dir: Path, tensorboard_dir: Path | None = None) -> Fitted:
-    """Train `architecture`'s model (a module of `movierec.architectures`) with the regime above."""
+        live_dir: Path, tensorboard_dir: Path | None = None, callbacks: tuple = ()) -> Fitted:
+    """Train `architecture`'s model (a module of `movierec.architectures`) with the regime above.
+    `callbacks`: more Keras callbacks for the first fit (`movierec tune` prunes trials with one)."""
     import keras
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -76,7 +77,7 @@ def fit(architecture, settings, shared, t: TrainParams, prepared: Prepared, cont
         inputs = ModelInputs(len(prepared.user_ids), examples.n_movies, rating_range, content, examples.global_mean(rows))
         return compiled_model(architecture, settings, shared, inputs, examples, t, strategy)
 
-    callbacks = []
+    callbacks = list(callbacks)
     if early:
         callbacks.append(keras.callbacks.EarlyStopping(examples.monitor, mode="min", patience=t.early_stopping_patience, restore_best_weights=True))
     if tensorboard_dir is not None:
