@@ -66,7 +66,7 @@ def _trials(study: str) -> list[tuple]:
     return [(t.user_attrs["values"], t.value) for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials]
 
 
-def test_the_search_finds_the_planted_optimum_within_its_budget(project):
+def test_the_search_finds_the_planted_optimum_within_its_budget(project, capfd):
     lines = []
     best = _tune("planted", None, lines=lines)
     assert best["trials"] == 16 and best["metric"] == "validation_rmse"
@@ -77,6 +77,7 @@ def test_the_search_finds_the_planted_optimum_within_its_budget(project):
     assert best["command"] == f"dvc exp run -S variants.planted.scale={best['values']['variants.planted.scale']}"
     assert json.loads((project / "data/tuning/planted.json").read_text()) == best
     assert len(lines) == 16 and lines[-1].startswith("trial 16/16: ") and "best " in lines[-1] and " left" in lines[-1]
+    assert "Epoch" not in capfd.readouterr().out  # a line per trial, not the fits' epoch lines
 
 
 def test_the_test_split_is_never_read_and_the_same_seed_gives_the_same_trials(project):

@@ -10,8 +10,10 @@ values to try with `dvc exp run -S ...`: every published figure still comes from
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import io
 import json
 import math
 import tempfile
@@ -194,7 +196,8 @@ def search(study, objective: Objective, raw: dict, dimensions: list[Dimension], 
     def run(trial):
         values = sample(trial, dimensions)
         trial.set_user_attr("values", values)
-        return objective.score(with_values(raw, values), trial)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return objective.score(with_values(raw, values), trial)  # without the fits' epoch and progress lines: one line per trial
 
     def progress(study, trial):
         ran = sum(1 for t in study.trials if t.state.is_finished()) - stored
