@@ -134,3 +134,15 @@ def test_a_target_without_a_space_or_a_study_of_another_space_is_refused(project
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     with pytest.raises(MovierecError, match="study.db: this study searched another space or metric; delete the file"):
         _tune("ease", 2)
+
+
+def test_the_command_prints_the_best_values_and_the_line_that_runs_them(project):
+    result = CliRunner().invoke(cli, ["tune", "ease", "--trials", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["trial 1/3", "trial 2/3", "trial 3/3"]
+    best = json.loads((project / "data/tuning/ease.json").read_text())
+    assert lines[3] == f"Best of 3 trials (0 pruned): validation_ndcg_at_10 {best['best_value']:.4f} (trial {best['best_trial']})"
+    assert lines[4] == f"params.yaml's own values (trial 1): validation_ndcg_at_10 {best['current_value']:.4f}"
+    assert lines[5] in ("params.yaml's own values did best: nothing to change", f"Try it through the pipeline: {best['command']}")
+    assert best["command"].startswith("dvc exp run -S baselines.ease_reg=") and (project / "data/tuning/ease.db").is_file()
