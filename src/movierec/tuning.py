@@ -28,6 +28,7 @@ from movierec.params import core, variants
 from movierec.params import baselines as baselines_params
 from movierec.params import data as data_params
 from movierec.params import evaluate as evaluate_params
+from movierec.params.evaluate import EvaluateParams
 from movierec.params.tune import EASE, Dimension, TuneParams
 from movierec.prepare import Prepared
 
@@ -82,13 +83,13 @@ def objective(raw: dict, target: str, carve: Prepared, content: np.ndarray | Non
     if target == EASE:
         return Objective(ndcg, "maximize", lambda params, trial: _ease_ndcg(params, carve, e, source))
     module = variants.load(raw, target, source).module
-    if module.PREDICTS_RATINGS:
-        return Objective("rmse", "minimize", lambda params, trial: _fit_variant(params, target, carve, content, trial, source, e)[0])
-    return Objective(ndcg, "maximize", lambda params, trial: _fit_variant(params, target, carve, content, trial, source, e)[1])
+    metric, direction = ("rmse", "minimize") if module.PREDICTS_RATINGS else (ndcg, "maximize")
+    return Objective(metric, direction, lambda params, trial: _fit_variant(params, target, carve, content, trial, source, e))
 
 
-def _fit_variant(params: dict, name: str, carve: Prepared, content, trial, source: str, e) -> tuple[float | None, float | None]:
-    """(RMSE, NDCG@k) on the carve's held-out rows of the variant fitted as `params` say, on one process."""
+def _fit_variant(params: dict, name: str, carve: Prepared, content, trial, source: str, e: EvaluateParams) -> float:
+    """The variant fitted as `params` say, on one process, scored on the carve's held-out rows: RMSE
+    for a rating model, NDCG@k for a ranker."""
     import keras
 
     from movierec.evaluate import rating_metrics
@@ -99,7 +100,7 @@ def _fit_variant(params: dict, name: str, carve: Prepared, content, trial, sourc
     v = variants.load(params, name, source)
     module, rating_range = v.module, data_params.load(params, source).rating_range
     t = dataclasses.replace(v.train, refit=False, tensorboard=False, distribute="none", workers=1)
-    callbacks = (_PruningCallback(trial, module.examples(v.settings, carve).monitor),) if trial is not None and module.PREDICTS_RATINGS else ()
+    callbacks = (_pruning_callback(trial, module.examples(v.settings, carve).monitor),) if trial is not None and module.PREDICTS_RATINGS else ()
     keras.backend.clear_session()
     with tempfile.TemporaryDirectory(prefix="movierec-tune-") as curves:
         fit = regime.fit(
@@ -112,12 +113,12 @@ def _fit_variant(params: dict, name: str, carve: Prepared, content, trial, sourc
         raise optuna.TrialPruned()
     if module.PREDICTS_RATINGS:
         predicted = clip_ratings(module.predictor(fit.model)(carve.test.user, carve.test.movie), rating_range)
-        return rating_metrics(carve.test.rating, predicted)["rmse"], None
+        return rating_metrics(carve.test.rating, predicted)["rmse"]
     scorer = module.scorer(fit.model, v.settings, carve, 0.0)
-    return None, max(validation_ndcg(scorer, carve, v.popularity_prior, e))  # the prior the rank stage would keep
+    return max(validation_ndcg(scorer, carve, v.popularity_prior, e))  # with the prior the rank stage would keep
 
 
-def _ease_ndcg(params: dict, carve: Prepared, e, source: str) -> float:
+def _ease_ndcg(params: dict, carve: Prepared, e: EvaluateParams, source: str) -> float:
     from movierec.baselines import fit_ease
     from movierec.lists import validation_ndcg
 
@@ -129,25 +130,23 @@ def _ease_ndcg(params: dict, carve: Prepared, e, source: str) -> float:
     return validation_ndcg(ease.score_users, carve, [0.0], e)[0]
 
 
-class _PruningCallback:
-    """Reports the held-out metric early stopping watches after each epoch; stops a trial Optuna's
-    pruner judges hopeless (the metric is on the fit's own validation rows, never the test split)."""
+def _pruning_callback(trial, monitor: str):
+    """A Keras callback that reports the held-out metric early stopping watches after each epoch, and
+    stops a trial Optuna's pruner judges hopeless (that metric is on the fit's own validation rows)."""
+    import keras
 
-    def __new__(cls, trial, monitor: str):
-        import keras
+    class Pruning(keras.callbacks.Callback):
+        pruned = False
 
-        class Pruning(keras.callbacks.Callback):
-            pruned = False
+        def on_epoch_end(self, epoch, logs=None):
+            if monitor not in (logs or {}):
+                return  # without early stopping there is no held-out RMSE per epoch: nothing to prune on
+            trial.report(float(logs[monitor]), epoch)
+            if trial.should_prune():
+                self.pruned = True
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch, logs=None):
-                if monitor not in (logs or {}):
-                    return  # without early stopping there is no held-out RMSE per epoch: nothing to prune on
-                trial.report(float(logs[monitor]), epoch)
-                if trial.should_prune():
-                    self.pruned = True
-                    self.model.stop_training = True
-
-        return Pruning()
+    return Pruning()
 
 
 def settings_line(raw: dict, values: dict) -> str:
@@ -227,7 +226,7 @@ def result(study, raw: dict, target: str, objective: Objective) -> dict:
         "metric": f"validation_{objective.metric}",
         "best_value": best.value,
         "best_trial": best.number + 1,
-        "trials": len(study.trials),
+        "trials": sum(1 for t in study.trials if t.state.is_finished()),  # not a killed run's unfinished ones
         "pruned": sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED),
         "values": values,
         "command": settings_line(raw, values),
