@@ -123,10 +123,10 @@ def test_a_bad_space_is_one_line_naming_its_key(project, space, message):
 def test_a_target_without_a_space_or_a_study_of_another_space_is_refused(project):
     with pytest.raises(MovierecError, match="tune: 'bias' cannot be tuned \\(bias has a closed form"):
         _tune("bias", 1)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    del params["tune"]["spaces"]["collab"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     with pytest.raises(MovierecError, match="tune.spaces: no space for collab; add tune.spaces.collab"):
-        params = yaml.safe_load((project / "params.yaml").read_text())
-        del params["tune"]["spaces"]["collab"]
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         _tune("collab", 1)
     _tune("ease", 1)
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -144,5 +144,6 @@ def test_the_command_prints_the_best_values_and_the_line_that_runs_them(project)
     best = json.loads((project / "data/tuning/ease.json").read_text())
     assert lines[3] == f"Best of 3 trials (0 pruned): validation_ndcg_at_10 {best['best_value']:.4f} (trial {best['best_trial']})"
     assert lines[4] == f"params.yaml's own values (trial 1): validation_ndcg_at_10 {best['current_value']:.4f}"
-    assert lines[5] in ("params.yaml's own values did best: nothing to change", f"Try it through the pipeline: {best['command']}")
+    assert lines[5] == ("params.yaml's own values did best: nothing to change" if best["best_is_current"] else f"Try it through the pipeline: {best['command']}")
+    assert best["best_is_current"] == (best["best_trial"] == 1)
     assert best["command"].startswith("dvc exp run -S baselines.ease_reg=") and (project / "data/tuning/ease.db").is_file()

@@ -314,7 +314,7 @@ def tune(ctx, target, trials, study_path):
     click.echo(f"Best of {best['trials']} trials ({best['pruned']} pruned): {best['metric']} {best['best_value']:.4f} (trial {best['best_trial']})")
     if best["current_value"] is not None:
         click.echo(f"params.yaml's own values (trial 1): {best['metric']} {best['current_value']:.4f}")
-    if best["best_value"] == best["current_value"]:
+    if best["best_is_current"]:
         click.echo("params.yaml's own values did best: nothing to change")
     else:
         click.echo(f"Try it through the pipeline: {best['command']}")

@@ -55,13 +55,6 @@ def with_values(raw: dict, values: dict) -> dict:
     return out
 
 
-def value_at(raw: dict, path: str):
-    node = raw
-    for key in path.split("."):
-        node = node[key]
-    return node
-
-
 def sample(trial, dimensions: list[Dimension]) -> dict:
     """The trial's values, floats rounded to SIGNIFICANT_DIGITS."""
     values = {}
@@ -157,7 +150,7 @@ def settings_line(raw: dict, values: dict) -> str:
     return "dvc exp run " + " ".join(f"-S {prefix}{path}={json.dumps(value)}" for path, value in values.items())
 
 
-def open_study(path: Path, target: str, objective: Objective, dimensions: list[Dimension], seed: int, raw: dict):
+def open_study(path: Path, target: str, objective: Objective, dimensions: list[Dimension], seed: int):
     """The study in SQLite file `path`, created or resumed; one line if it searched another space."""
     import optuna
 
@@ -172,9 +165,8 @@ def open_study(path: Path, target: str, objective: Objective, dimensions: list[D
     if stored is None:
         study.set_user_attr("space", space)
         study.set_user_attr("metric", objective.metric)
-        current = {d.path: value_at(raw, d.path) for d in dimensions}
-        if all(d.contains(current[d.path]) for d in dimensions):  # trial 1: params.yaml's own values, the baseline to beat
-            study.enqueue_trial(current, user_attrs={"current": True})
+        if all(d.contains(d.current) for d in dimensions):  # trial 1: params.yaml's own values, the baseline to beat
+            study.enqueue_trial({d.path: d.current for d in dimensions}, user_attrs={"current": True})
     elif stored != space or study.user_attrs.get("metric") != objective.metric:
         raise MovierecError(f"{path}: this study searched another space or metric; delete the file to start over, or pass --study NEW.db")
     return study
@@ -222,6 +214,7 @@ def result(study, raw: dict, target: str, objective: Objective) -> dict:
     current = [t for t in completed if t.user_attrs.get("current")]
     return {
         "current_value": current[0].value if current else None,  # params.yaml's values, when inside the space
+        "best_is_current": bool(best.user_attrs.get("current")),
         "target": target,
         "metric": f"validation_{objective.metric}",
         "best_value": best.value,
@@ -259,7 +252,7 @@ def tune(raw: dict, source: str, target: str, trials: int | None = None, study_p
     carve = prepared.carve(held)
     goal = objective(raw, target, carve, content, source)
     path = study_path or TUNING_DIR / f"{target}.db"
-    study = open_study(path, target, goal, dimensions, t.seed, raw)
+    study = open_study(path, target, goal, dimensions, t.seed)
     search(study, goal, raw, dimensions, trials or t.trials, echo)
     best = {**result(study, raw, target, goal), "study": str(path)}
     write_json(TUNING_DIR / f"{target}.json", best)

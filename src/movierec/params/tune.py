@@ -18,6 +18,7 @@ EASE = "ease"  # the one baseline with settings worth searching; the others have
 @dataclass(frozen=True)
 class Dimension:
     path: str  # a params path, as `dvc exp run -S` takes it
+    current: object  # its value in the params: the search's trial 1, when inside the range
     low: float | None = None
     high: float | None = None
     log: bool = False
@@ -69,7 +70,7 @@ def _dimension(raw: dict, path: str, spec, source: str, where: str) -> Dimension
         choices = spec["choices"]
         if set(spec) != {"choices"} or not isinstance(choices, list) or not choices:
             raise ParamsError(f"{source}: {where}: choices: give a non-empty list, and no other key")
-        return Dimension(path, choices=tuple(choices))
+        return Dimension(path, node, choices=tuple(choices))
     unknown = set(spec) - {"low", "high", "log"}
     if unknown or "low" not in spec or "high" not in spec:
         raise ParamsError(f"{source}: {where}: expected the keys low, high and optionally log (or choices), got {', '.join(map(str, spec))}")
@@ -77,4 +78,4 @@ def _dimension(raw: dict, path: str, spec, source: str, where: str) -> Dimension
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
     if not numbers or not low < high or not isinstance(log, bool) or (log and low <= 0):
         raise ParamsError(f"{source}: {where}: need numbers low < high (both > 0 with log: true), got low={low!r}, high={high!r}, log={log!r}")
-    return Dimension(path, low, high, log)
+    return Dimension(path, node, low, high, log)
