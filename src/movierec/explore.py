@@ -256,17 +256,20 @@ def primary_genres(genres_list: Sequence[str]) -> list[str]:
     return [names[j] if hot[i, j] else "(no genres listed)" for i, j in enumerate(best)]
 
 
-def _pca_2d(x: np.ndarray) -> np.ndarray:
-    """Rows of x on its two principal axes, without LAPACK: eigenvectors of the centred Gram matrix.
+def _pca_2d(x: np.ndarray, seed: int) -> np.ndarray:
+    """Rows of x on its two principal axes, without LAPACK: the centred rows' top two singular directions.
 
-    Portable (see portable_linalg.py) where scikit-learn's PCA is not. Signs as a rule, not as the
-    solver falls: each axis's largest-|.| coordinate is positive.
+    Portable (see portable_linalg.py) where scikit-learn's PCA is not, and randomized as scikit-learn's
+    own PCA is on inputs this size (`portable_linalg.truncated_svd`, seeded): the exact axes where the
+    top two stand out, close to them otherwise, and a picture either way; a full eigen-decomposition of
+    the dae's 400-wide Gram matrix took 12 s. Signs as a rule, not as the solver falls: each axis's
+    largest-|.| coordinate is positive.
     """
     centred = x - np.mean(x, axis=0)
-    _, axes = portable_linalg.symmetric_eigen(portable_linalg.matmul(centred.T, centred))
     xy = np.zeros((len(x), 2))
-    xy[:, : axes.shape[1]] = portable_linalg.matmul(centred, axes[:, :2])
-    return portable_linalg.sign_fixed(xy)
+    top = portable_linalg.truncated_svd(centred, 2, seed, n_iter=7)  # sklearn PCA's power iterations for two axes
+    xy[:, : top.shape[1]] = top
+    return xy
 
 
 def _cosine_knn_graph(x: np.ndarray, n_neighbors: int):
@@ -297,13 +300,13 @@ def embed_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     if len(x) < 3:
         raise MovierecError(f"only {len(x)} movies to map; a 2-D map needs at least 3")
     if method == "pca":
-        return _pca_2d(x)
+        return _pca_2d(x, seed)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(1.0, (len(x) - 1) / 3)))
         # sklearn's init="pca" (refused with a precomputed metric), portable: float32, first axis at std 1e-4
-        init = _pca_2d(x).astype(np.float32)
+        init = _pca_2d(x, seed).astype(np.float32)
         init = init / np.std(init[:, 0]) * 1e-4
         # The neighbours sklearn's Barnes-Hut t-SNE would search (its rule: 3 * perplexity + 1), found here;
         # the rest is Cython without BLAS (and libm's exp/log, as math.*) and numpy elementwise. What still calls

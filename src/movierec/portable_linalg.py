@@ -211,12 +211,14 @@ def truncated_svd(matrix, dim: int, seed: int, n_iter: int = 5, oversamples: int
     Halko et al.'s randomized SVD, as scikit-learn's TruncatedSVD (a seeded Gaussian start, `n_iter`
     power iterations in float32, `oversamples` extra columns), every product portable: scipy.sparse's
     sparse x dense products never call BLAS, dense ones go through `matmul`, and the last, small SVD
-    is an eigen-decomposition by `symmetric_eigen` in float64. Returns float64.
+    is an eigen-decomposition by `symmetric_eigen` in float64. The last step reads a dense matrix at
+    its own precision (a sparse one as float32). Returns float64.
     """
     import scipy.sparse
 
     sparse = scipy.sparse.issparse(matrix)
-    matrix = matrix.tocsr().astype(np.float32) if sparse else np.asarray(matrix, dtype=np.float32)
+    given = None if sparse else np.asarray(matrix)
+    matrix = matrix.tocsr().astype(np.float32) if sparse else given.astype(np.float32)
     transposed = matrix.T.tocsr() if sparse else np.ascontiguousarray(matrix.T)
 
     def times(m, x):
@@ -229,7 +231,7 @@ def truncated_svd(matrix, dim: int, seed: int, n_iter: int = 5, oversamples: int
     for _ in range(n_iter):
         q = _orthonormal_columns(times(matrix, times(transposed, q)))
     q = _orthonormal_columns(q.astype(np.float64), passes=2)
-    small = (transposed.astype(np.float64) @ q).T if sparse else matmul(q.T, matrix.astype(np.float64))
+    small = (transposed.astype(np.float64) @ q).T if sparse else matmul(q.T, given.astype(np.float64))
     values, vectors = symmetric_eigen(matmul(small, small.T))  # small = (rows' coordinates in q's basis)^T
     singular = np.sqrt(np.maximum(values[:dim], 0.0))
     left = matmul(q, vectors[:, :dim])
