@@ -6,6 +6,8 @@ and check that nothing changes by a bit; and that the same swap does change a pl
 could fail.
 """
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,6 +73,31 @@ def test_matmul_works_in_column_blocks_without_changing_a_bit(rng, monkeypatch):
     whole = portable_linalg.matmul(a, b)
     monkeypatch.setattr(portable_linalg, "MATMUL_BLOCK_BYTES", 8 * 30 * 10)  # ten columns at a time, the last short
     np.testing.assert_array_equal(portable_linalg.matmul(a, b), whole)
+
+
+def test_matmul_uses_every_core_for_its_slice_products_and_the_bits_stay(rng, monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    seen = []
+
+    def recording(x, y):
+        seen.append(blas_threads())
+        return np.matmul(x, y)
+
+    a, b = rng.standard_normal((300, 500)), rng.standard_normal((500, 200))
+    monkeypatch.setattr(portable_linalg, "slice_product", recording)
+    with threadpool_limits(limits=1, user_api="blas"):  # what the stages set (environment.pin_kernels)
+        many = portable_linalg.matmul(a, b)
+        assert blas_threads() == {1}  # given back afterwards
+    cores = len(os.sched_getaffinity(0))
+    assert seen and all(threads == {cores} for threads in seen)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # as under `taskset -c 0`
+    seen.clear()
+    np.testing.assert_array_equal(portable_linalg.matmul(a, b), many)
+    assert seen and all(threads == {1} for threads in seen)
 
 
 def test_cholesky_inverse_and_eigen_match_lapack_to_rounding_without_calling_it(rng, monkeypatch):

@@ -16,12 +16,26 @@ the last bits of numpy's `@`, of `numpy.linalg` and of scikit-learn's SVD depend
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 MATMUL_BLOCK_BYTES = 32 * 2**20  # a block's slices and temporaries at most about this big (see matmul)
 BASE = 64  # below this size the triangular factorisations run column by column
 slice_product = np.matmul  # BLAS; any summation order gives the same bits here (tests swap in others)
+_blas = None  # threadpoolctl's view of the loaded BLAS, made at the first product
+
+
+def _every_core():
+    """BLAS on every core this process may use, for the slice products only: their bits do not depend on
+    how BLAS splits them over threads (everything else keeps the one thread `environment.pin_kernels` sets)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return _blas.limit(limits=cores or 1, user_api="blas")
 
 
 def _slices(x: np.ndarray, axis: int, bits: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -55,20 +69,21 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     count = math.ceil(((24 if single else 53) + 4) / bits)
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32 if single else np.float64)
     row_step = max(1, MATMUL_BLOCK_BYTES // (8 * count * max(depth, 1)))
-    for row in range(0, a.shape[0], row_step):
-        a_slices, a_exp = _slices(a[row : row + row_step].astype(np.float64), 1, bits, count)
-        rows = len(a_slices[0])
-        col_step = max(1, MATMUL_BLOCK_BYTES // (8 * (count * depth + 3 * rows)))
-        for col in range(0, b.shape[1], col_step):
-            b_slices, b_exp = _slices(b[:, col : col + col_step].astype(np.float64), 0, bits, count)
-            total = None
-            for order in reversed(range(count)):  # smallest terms first; each order's products are exact
-                term = None
-                for s in range(order + 1):
-                    product = slice_product(a_slices[s], b_slices[order - s])
-                    term = product if term is None else term + product
-                total = term if total is None else term + np.ldexp(total, -bits)
-            out[row : row + row_step, col : col + col_step] = np.ldexp(np.ldexp(total, a_exp - bits), b_exp - bits)
+    with _every_core():
+        for row in range(0, a.shape[0], row_step):
+            a_slices, a_exp = _slices(a[row : row + row_step].astype(np.float64), 1, bits, count)
+            rows = len(a_slices[0])
+            col_step = max(1, MATMUL_BLOCK_BYTES // (8 * (count * depth + 3 * rows)))
+            for col in range(0, b.shape[1], col_step):
+                b_slices, b_exp = _slices(b[:, col : col + col_step].astype(np.float64), 0, bits, count)
+                total = None
+                for order in reversed(range(count)):  # smallest terms first; each order's products are exact
+                    term = None
+                    for s in range(order + 1):
+                        product = slice_product(a_slices[s], b_slices[order - s])
+                        term = product if term is None else term + product
+                    total = term if total is None else term + np.ldexp(total, -bits)
+                out[row : row + row_step, col : col + col_step] = np.ldexp(np.ldexp(total, a_exp - bits), b_exp - bits)
     return out
 
 
