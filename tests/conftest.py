@@ -96,6 +96,29 @@ def _make_project(tmp_path, movielens, mirror, only):
     return root, env
 
 
+@pytest.fixture(scope="session")
+def _reproduced_collab_project(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reproduced")
+    movielens = make_movielens(base / "ml")
+    mirror = base / "mirror"
+    mirror.mkdir()
+    zip_movielens(movielens, mirror / "ml-latest-small.zip")
+    root, env = _make_project(base, movielens, mirror, ("collab",))
+    run(["dvc", "repro"], root, env)
+    git_commit(root, "reproduced")
+    return root, env
+
+
+@pytest.fixture
+def reproduced_collab_project(tmp_path, _reproduced_collab_project):
+    """(root, env): a copy of a collab-only project (make_project(only=("collab",))) whose `dvc repro` has
+    run and been committed, with its DVC cache: the tests that start from results pay for one repro, not one each."""
+    source, env = _reproduced_collab_project
+    root = tmp_path / "project"
+    shutil.copytree(source, root, ignore=lambda folder, names: ["tmp"] if Path(folder) == source / ".dvc" else [])
+    return root, env
+
+
 GIT_IDENTITY = {  # dvc exp run commits; CI machines may have no git identity
     "GIT_AUTHOR_NAME": "movierec-tests",
     "GIT_AUTHOR_EMAIL": "tests@movierec.invalid",
