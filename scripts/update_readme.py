@@ -17,6 +17,8 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - ulp:      benchmarks/results/ulp_sensitivity.txt, as printed;
 - portable_cost: benchmarks/results/portable_cost.txt, as printed (also in benchmarks/README.md);
 - tuning_cost: benchmarks/results/tuning_cost.txt, as printed (docs/tuning.md and benchmarks/README.md);
+- tuned:    the default recipe against the tuned one, per dataset: each `movierec compare HEAD EXP --format json`
+            kept in benchmarks/results/tuned/<dataset>.<EXP>.json (how: benchmarks/README.md);
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
 - dae_choices: benchmarks/results/dae_choices.txt, as `python benchmarks/scale.py table` renders `scale.py dae`'s record;
 - scale:    benchmarks/results/scale.txt, as `python benchmarks/scale.py table` wrote it (also in benchmarks/README.md);
@@ -323,6 +325,23 @@ def compare_examples() -> str:
     return "```\n" + "".join(out) + "```\n"
 
 
+HEADLINE_METRICS = ("rmse", "ndcg_at_10")  # the README's tuned table; the files hold more
+
+
+def tuned_table() -> str:
+    """A row per headline metric of each benchmarks/results/tuned/<dataset>.<experiment>.json, as
+    `movierec compare HEAD <experiment> --format json` wrote it."""
+    import json
+
+    lines = ["| data | model | metric | default | tuned | Δ (95% CI) | verdict |", "|---|---|---|---|---|---|---|"]
+    for path in sorted((RESULTS / "tuned").glob("*.json")):
+        dataset = path.name.split(".", 1)[0]
+        for r in [r for r in json.loads(path.read_text())["rows"] if r["metric"] in HEADLINE_METRICS]:
+            interval = f"{r['delta']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}]"
+            lines.append(f"| {dataset} | {r['model']} | {r['metric']} | {r['a']:.4f} | {r['b']:.4f} | {interval} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def fill(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(text):
@@ -348,6 +367,7 @@ def generators() -> dict:
         "scale": lambda: verbatim("scale"),
         "popularity_prior": popularity_prior_table,
         "compare": compare_examples,
+        "tuned": tuned_table,
         "ulp": lambda: verbatim("ulp_sensitivity"),
         **{name: (lambda name=name: verbatim(name)) for name in ("train_speed", "cli_speed", "pipeline", "portable_cost", "tuning_cost")},
     }

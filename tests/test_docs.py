@@ -139,3 +139,20 @@ def test_commit_hashes_appear_only_in_generated_lines():
         prose = re.sub(r"<!-- BEGIN (\w+) -->.*?<!-- END \1 -->", "", page.read_text(), flags=re.S)
         hashes = [h for h in re.findall(r"(?<![\w/#.-])[0-9a-f]{7,40}(?![\w-])", prose) if re.search(r"\d", h) and re.search(r"[a-f]", h)]
         assert not hashes, f"{page.name}: {hashes}"
+
+
+def test_the_readme_tuned_table_is_the_committed_comparisons():
+    """Its figures come from benchmarks/results/tuned/, each file as `movierec compare --format json` wrote it."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("update_readme", REPO / "scripts" / "update_readme.py")
+    update_readme = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update_readme)
+    files = sorted((REPO / "benchmarks" / "results" / "tuned").glob("*.json"))
+    assert files
+    for path in files:
+        record = json.loads(path.read_text())
+        assert record["a"] == "HEAD" and record["rows"], path.name  # default (HEAD) against the tuned experiment
+        assert all(r["low"] <= r["delta"] <= r["high"] for r in record["rows"]), path.name
+    assert _block((REPO / "README.md").read_text(), "tuned") == "\n" + update_readme.tuned_table()
