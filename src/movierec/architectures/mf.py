@@ -2,8 +2,8 @@
 
 With `content: true`, c_i is the movie's frozen content vector and W a learned projection, so movies
 with few ratings borrow strength from their text (the `mf_content` variant). L2 applies to the rows a
-batch looks up (per example, as in classic MF), not to the whole table at every step. `recommend`
-scores any user from its tables with NumPy (`serving`), without TensorFlow.
+batch looks up (per example, as in classic MF), not to the whole table at every step. Its lists are
+ranked, and `recommend` scores any user, from its tables with NumPy (`serving`, `scorer`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from movierec.params.core import bounds
 from movierec.portable_linalg import matmul
-from movierec.scoring import factor_scorer, keras_predictor, pair_model_scorer, pair_model_serving
+from movierec.scoring import factor_scorer, keras_predictor, pair_model_serving, rating_prior, with_prior
 from movierec.examples import ModelInputs, RatingPairs, frozen_content
 
 SHARED = "train"
@@ -79,8 +79,17 @@ def build(settings: Settings, shared, inputs: ModelInputs):
     return net
 
 
-# A model of (user, movie) pairs: scored as scoring.py says for those; stored and served from its tables.
-predictor, scorer = keras_predictor, pair_model_scorer
+predictor = keras_predictor  # the test pairs' ratings, as the fitted Keras model computes them
+
+
+def scorer(model, settings: Settings, prepared, prior_weight: float):
+    """Its ratings of every movie from its tables, as `recommend` scores a user on demand (plus its
+    popularity prior when it ranks with one): a product of users x factors by factors x movies, the
+    same bits on any CPU, where a Keras pass over every (user, movie) pair recomputed W c_i for each pair."""
+    tables = serving(model, settings, prepared, 0.0)
+    score = factor_scorer(float(tables["offset"]), tables["user_bias"], tables["movie_bias"], tables["user_factors"], movie_vectors(model, settings, prepared))
+    prior = rating_prior(prepared, prior_weight)
+    return score if prior is None else with_prior(score, prior)
 
 
 def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
