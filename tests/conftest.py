@@ -45,13 +45,16 @@ def movielens(tmp_path) -> Path:
     return make_movielens(tmp_path / "ml")
 
 
-@pytest.fixture
-def mirror(tmp_path, movielens) -> Path:
-    """A folder holding a synthetic ml-latest-small.zip, as MOVIEREC_DATA_MIRROR expects."""
-    folder = tmp_path / "mirror"
+def make_mirror(movielens: Path, folder: Path) -> Path:
+    """`folder` holding `movielens` as the ml-latest-small.zip MOVIEREC_DATA_MIRROR expects."""
     folder.mkdir()
     zip_movielens(movielens, folder / "ml-latest-small.zip")
     return folder
+
+
+@pytest.fixture
+def mirror(tmp_path, movielens) -> Path:
+    return make_mirror(movielens, tmp_path / "mirror")
 
 
 def run(cmd, cwd, env=None, check=True):
@@ -100,10 +103,7 @@ def _make_project(tmp_path, movielens, mirror, only):
 def _reproduced_collab_project(tmp_path_factory):
     base = tmp_path_factory.mktemp("reproduced")
     movielens = make_movielens(base / "ml")
-    mirror = base / "mirror"
-    mirror.mkdir()
-    zip_movielens(movielens, mirror / "ml-latest-small.zip")
-    root, env = _make_project(base, movielens, mirror, ("collab",))
+    root, env = _make_project(base, movielens, make_mirror(movielens, base / "mirror"), ("collab",))
     run(["dvc", "repro"], root, env)
     git_commit(root, "reproduced")
     return root, env

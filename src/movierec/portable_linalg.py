@@ -15,6 +15,7 @@ the last bits of numpy's `@`, of `numpy.linalg` and of scikit-learn's SVD depend
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -23,19 +24,19 @@ import numpy as np
 MATMUL_BLOCK_BYTES = 32 * 2**20  # a block's slices and temporaries at most about this big (see matmul)
 BASE = 64  # below this size the triangular factorisations run column by column
 slice_product = np.matmul  # BLAS; any summation order gives the same bits here (tests swap in others)
-_blas = None  # threadpoolctl's view of the loaded BLAS, made at the first product
+@functools.cache
+def _blas():
+    """threadpoolctl's view of the loaded BLAS, made at the first product."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _every_core():
     """BLAS on every core this process may use, for the slice products only: their bits do not depend on
     how BLAS splits them over threads (everything else keeps the one thread `environment.pin_kernels` sets)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return _blas.limit(limits=cores or 1, user_api="blas")
+    return _blas().limit(limits=cores or 1, user_api="blas")
 
 
 def _slices(x: np.ndarray, axis: int, bits: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
