@@ -25,7 +25,7 @@ TAGS = [(1, 10, "whimsical", 1), (2, 30, "slow burn", 2)]
 
 
 def expected_frames(with_tags=True):
-    ratings = pd.DataFrame(RATINGS, columns=["userId", "movieId", "rating", "timestamp"])[["userId", "movieId", "rating"]]
+    ratings = pd.DataFrame(RATINGS, columns=["userId", "movieId", "rating", "timestamp"])
     movies = pd.DataFrame(
         [(m, t, "|".join(g) or datasets.NO_GENRES) for m, t, g in MOVIES], columns=["movieId", "title", "genres"]
     )
@@ -85,7 +85,7 @@ def test_each_release_format_reads_into_the_same_frames(tmp_path, release):
     assert datasets.detect_format(folder) == fmt
     ratings = data.load_ratings(folder, min_rating=0.5, max_rating=5)
     pd.testing.assert_frame_equal(ratings, want_ratings)
-    assert list(ratings.dtypes) == [np.dtype("int64"), np.dtype("int64"), np.dtype("float64")]
+    assert list(ratings.dtypes) == [np.dtype("int64"), np.dtype("int64"), np.dtype("float64"), np.dtype("int64")]
     movies = data.load_movies(folder)
     pd.testing.assert_frame_equal(movies, want_movies)
     assert movies.title[0] == "Amélie (2001)"  # latin-1 byte 0xe9 in the .dat and u.item files

@@ -6,6 +6,7 @@ from sklearn.model_selection import train_test_split
 
 from movierec import content, data
 from movierec.align import align, load_archive
+from movierec.errors import MovierecError
 from movierec.prepare import load_prepared, prepare, save_prepared
 
 
@@ -23,6 +24,7 @@ def test_prepare_encodes_by_sorted_id_and_splits_like_the_notebook(ratings):
     assert np.array_equal(p.user_ids[p.test.user], ratings["userId"].to_numpy()[idx_test])
     assert np.array_equal(p.movie_ids[p.train.movie], ratings["movieId"].to_numpy()[idx_train])
     assert np.array_equal(p.train.rating, ratings["rating"].to_numpy()[idx_train])
+    assert np.array_equal(p.test.day, ratings["timestamp"].to_numpy()[idx_test] // 86_400)  # whole days since 1970, UTC
     assert p.counts()["n_test"] == int(np.ceil(0.15 * len(ratings)))
 
 
@@ -32,6 +34,25 @@ def test_prepare_round_trips_through_disk(ratings, tmp_path):
     q = load_prepared(tmp_path / "prepared")
     assert q.counts() == p.counts()
     assert np.array_equal(q.test.movie, p.test.movie)
+    assert q.train.day.dtype == np.int32 and np.array_equal(q.train.day, p.train.day)
+
+
+def test_a_prepared_folder_without_days_says_to_prepare_again(ratings, tmp_path):
+    save_prepared(prepare(ratings, test_size=0.2, seed=1), tmp_path / "prepared")
+    with np.load(tmp_path / "prepared/test.npz") as test:
+        np.savez(tmp_path / "prepared/test.npz", **{k: test[k] for k in ("user", "movie", "rating")})
+    with pytest.raises(MovierecError, match=r"^\S*prepared/test.npz: no 'day' array .*run `dvc repro prepare`$"):
+        load_prepared(tmp_path / "prepared")
+
+
+def test_ratings_without_a_timestamp_column_read_as_day_zero(movielens):
+    frame = data.load_ratings(movielens, min_rating=0.0, max_rating=5.0)
+    frame.drop(columns="timestamp").to_csv(movielens / "ratings.csv", index=False)
+    timeless = data.load_ratings(movielens, min_rating=0.0, max_rating=5.0)
+    assert (timeless["timestamp"] == 0).all()
+    assert timeless.drop(columns="timestamp").equals(frame.drop(columns="timestamp"))
+    p = prepare(timeless, test_size=0.2, seed=1)
+    assert not p.train.day.any() and not p.test.day.any()
 
 
 def test_split_depends_on_seed(ratings):

@@ -34,12 +34,13 @@ def project(tmp_path, monkeypatch):
     keep = rng.random(len(users)) < 0.7
     users, movies = users[keep], movies[keep]
     user_bias = rng.normal(0, 0.4, 61)
-    prepared = prepare(pd.DataFrame({"userId": users, "movieId": movies, "rating": 0.0}), test_size=0.15, seed=0)
+    prepared = prepare(pd.DataFrame({"userId": users, "movieId": movies, "rating": 0.0, "timestamp": 0}), test_size=0.15, seed=0)
     # ratings from the encoded ids the model sees
     encoded_user = np.searchsorted(prepared.user_ids, users)
     encoded_movie = np.searchsorted(prepared.movie_ids, movies)
     ratings = 3.2 + user_bias[users] + PLANTED_SCALE * planted_architecture.wave(encoded_user, encoded_movie) + rng.normal(0, 0.1, len(users))
-    prepared = prepare(pd.DataFrame({"userId": users, "movieId": movies, "rating": ratings}), test_size=0.15, seed=0)
+    timestamps = (users * 7919 + movies * 104729) % (400 * 86_400)  # over 400 days, for time_bias
+    prepared = prepare(pd.DataFrame({"userId": users, "movieId": movies, "rating": ratings, "timestamp": timestamps}), test_size=0.15, seed=0)
     save_prepared(prepared, tmp_path / "data/prepared")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     deep_update(params, {
@@ -81,13 +82,14 @@ def test_the_search_finds_the_planted_optimum_within_its_budget(project, capfd):
 
 
 def test_the_test_split_is_never_read_and_the_same_seed_gives_the_same_trials(project):
-    clean = {target: _tune(target, 3, f"{target}-clean.db") for target in ("planted", "ease")}
+    clean = {target: _tune(target, 3, f"{target}-clean.db") for target in ("planted", "ease", "time_bias")}
     rng = np.random.default_rng(1)
     with np.load(project / "data/prepared/test.npz") as test:
         poisoned = {k: rng.permutation(test[k]) for k in ("user", "movie")}
         poisoned["rating"] = rng.uniform(0.5, 5.0, len(test["rating"]))
+        poisoned["day"] = rng.integers(0, 20_000, len(test["day"])).astype(np.int32)
     np.savez(project / "data/prepared/test.npz", **poisoned)
-    for target in ("planted", "ease"):
+    for target in ("planted", "ease", "time_bias"):
         again = _tune(target, 3, f"{target}-poisoned.db")
         assert {k: again[k] for k in ("values", "best_value")} == {k: clean[target][k] for k in ("values", "best_value")}
         assert _trials(f"{target}-poisoned.db") == _trials(f"{target}-clean.db")  # every trial, bit for bit

@@ -3,13 +3,16 @@
 Three are `mu + user_bias[u] + item_bias[m]` with different fits: the global mean (no biases), the
 regularised user + item bias model (what a neural recommender must beat to have learned any taste),
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
-The fourth, EASE, is a closed-form item-item ranker: what a model trained for the list must beat.
+`time_bias` adds what the day of a rating says (a user's drift, the day's session, a movie's time bin):
+next to `bias`, what the timestamps the notebook dropped are worth. EASE, is a closed-form item-item ranker: what a model trained for the list must beat.
 Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
 EASE is also stored as the rank stage stores a variant (`save_ease`): `recommend` serves it where its lists rank best.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,9 @@ class Baseline:
 
     def predict(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
         return self.mu + self.user_bias[np.asarray(users)] + self.item_bias[np.asarray(movies)]
+
+    def predict_rows(self, rows: Split) -> np.ndarray:
+        return self.predict(rows.user, rows.movie)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_movies) scores: a block for `scoring.top_k_of_users`, same values as `predict`."""
@@ -73,8 +79,119 @@ def fit_biases(
 
 def _shrunk_mean(index: np.ndarray, residual: np.ndarray, counts: np.ndarray, reg: float) -> np.ndarray:
     """sum(residual) / (reg + n) per index; 0 where there is nothing to average (n = 0 and reg = 0)."""
-    sums = np.bincount(index, weights=residual, minlength=len(counts))
-    denom = reg + counts
+    return _ratio(np.bincount(index, weights=residual, minlength=len(counts)), reg + counts)
+
+
+@dataclass(frozen=True)
+class TimeBias:
+    """Time-aware baseline predictors (Koren, "Collaborative filtering with temporal dynamics", KDD 2009):
+
+        mu + b_u + alpha_u * dev_u(t) + b_{u,t} + b_i + b_{i,bin(t)}
+
+    on a rating's day t: a user's drift away from their mean rating day (dev_u(t) = sign(t - t_u)
+    |t - t_u|^power, t_u their mean training day, rounded down), a bias per user and day (the mood of a
+    rating session), and a movie's bias per time bin (`time_bins` equal spans of the training days;
+    a day outside them falls in the nearest). A (user, day) or (movie, bin) the training rows never saw
+    gets 0. For ratings only: what the time signal is worth, next to `bias`, the same model without it.
+    """
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    drift: np.ndarray  # alpha_u
+    mean_day: np.ndarray  # t_u (int64)
+    drift_curve: np.ndarray  # |d|^power for d = 0 .. len - 1 days (larger |d| clamp to the last)
+    session_keys: np.ndarray  # sorted (user, day) keys of the training rows (`_session_key`)
+    session_bias: np.ndarray
+    bin_edges: tuple[int, int, int]  # first day, last day, number of bins
+    item_bin_bias: np.ndarray  # (n_movies * bins): movie m's bin b at m * bins + b
+
+    def bins(self, days: np.ndarray) -> np.ndarray:
+        first, last, n = self.bin_edges
+        span = max(last - first + 1, 1)
+        return np.clip((np.asarray(days, dtype=np.int64) - first) * n // span, 0, n - 1)
+
+    def deviation(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
+        d = np.asarray(days, dtype=np.int64) - self.mean_day[users]
+        return np.sign(d) * self.drift_curve[np.minimum(np.abs(d), len(self.drift_curve) - 1)]
+
+    def sessions(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Each row's session bias (0 for a (user, day) the training rows never saw)."""
+        keys = _session_key(users, days)
+        at = np.minimum(np.searchsorted(self.session_keys, keys), max(len(self.session_keys) - 1, 0))
+        found = self.session_keys[at] == keys if len(self.session_keys) else np.zeros(len(keys), dtype=bool)
+        return np.where(found, self.session_bias[at] if len(self.session_bias) else 0.0, 0.0)
+
+    def predict_rows(self, rows: Split) -> np.ndarray:
+        users, movies, days = np.asarray(rows.user), np.asarray(rows.movie), rows.days()
+        n_bins = self.bin_edges[2]
+        return (
+            self.mu + self.user_bias[users] + self.drift[users] * self.deviation(users, days) + self.sessions(users, days)
+            + self.item_bias[movies] + self.item_bin_bias[movies * n_bins + self.bins(days)]
+        )
+
+
+def _session_key(users: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """One int64 per (user, day): the user in the high 32 bits, the day (offset to be non-negative) in the low."""
+    return (np.asarray(users, dtype=np.int64) << 32) + (np.asarray(days, dtype=np.int64) + (1 << 31))
+
+
+def fit_time_biases(
+    train: Split, n_users: int, n_movies: int, *, reg_user: float, reg_item: float, reg_drift: float, reg_session: float,
+    reg_bin: float, bins: int, power: float, n_iters: int,
+) -> TimeBias:
+    """Each term in turn by its closed-form ridge update given the others, `n_iters` rounds (as `fit_biases`).
+
+    Every step is elementwise arithmetic or an ordered `np.bincount` sum, and the power comes from the
+    C library per whole number of days (numpy's own vectorised power rounds differently on AVX-512),
+    so the fit is the same bits on any CPU.
+    """
+    users, movies, r = np.asarray(train.user), np.asarray(train.movie), np.asarray(train.rating, dtype=np.float64)
+    days = train.days().astype(np.int64)
+    mu = float(r.mean()) if len(r) else 0.0
+    n_u = np.bincount(users, minlength=n_users)
+    mean_day = np.bincount(users, weights=days, minlength=n_users) // np.maximum(n_u, 1)  # float sum of whole days: exact
+    mean_day = mean_day.astype(np.int64)
+    distance = np.abs(days - mean_day[users])
+    curve = np.array([math.pow(d, power) for d in range(int(distance.max(initial=0)) + 1)], dtype=np.float64)
+    first, last = (int(days.min()), int(days.max())) if len(days) else (0, 0)
+    keys, session = np.unique(_session_key(users, days), return_inverse=True)
+    session = session.reshape(-1)
+    model = TimeBias(mu, np.zeros(n_users), np.zeros(n_movies), np.zeros(n_users), mean_day, curve, keys,
+                     np.zeros(len(keys)), (first, last, bins), np.zeros(n_movies * bins))
+    dev = model.deviation(users, days)
+    item_bin = movies * bins + model.bins(days)
+    terms = {  # name: (the rows' values of the term, given its parameters)
+        "user_bias": lambda m: m.user_bias[users],
+        "drift": lambda m: m.drift[users] * dev,
+        "session_bias": lambda m: m.session_bias[session],
+        "item_bias": lambda m: m.item_bias[movies],
+        "item_bin_bias": lambda m: m.item_bin_bias[item_bin],
+    }
+    index = {"user_bias": (users, reg_user), "session_bias": (session, reg_session), "item_bias": (movies, reg_item), "item_bin_bias": (item_bin, reg_bin)}
+    for _ in range(n_iters):
+        for name in terms:
+            others = sum(term(model) for other, term in terms.items() if other != name)
+            residual = r - mu - others
+            size = len(getattr(model, name))
+            if name == "drift":  # alpha_u = sum(dev * residual) / (reg + sum(dev^2)) per user
+                value = _ratio(np.bincount(users, weights=dev * residual, minlength=size), reg_drift + np.bincount(users, weights=dev * dev, minlength=size))
+            else:
+                where, reg = index[name]
+                value = _shrunk_mean(where, residual, np.bincount(where, minlength=size), reg)
+            model = dataclasses.replace(model, **{name: value})
+    return model
+
+
+def fit_time_bias_as(b: BaselineParams, train: Split, n_users: int, n_movies: int) -> TimeBias:
+    """`fit_time_biases` with params.yaml's `baselines` settings (its user and item terms as `bias`'s)."""
+    return fit_time_biases(
+        train, n_users, n_movies, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, reg_drift=b.time_reg_drift,
+        reg_session=b.time_reg_session, reg_bin=b.time_reg_bin, bins=b.time_bins, power=b.time_drift_power, n_iters=b.bias_iters,
+    )
+
+
+def _ratio(sums: np.ndarray, denom: np.ndarray) -> np.ndarray:
     return np.divide(sums, denom, out=np.zeros_like(sums), where=denom > 0)
 
 
@@ -108,10 +225,12 @@ def evaluate_baselines(
         train, *sizes, reg=b.ease_reg, max_movies=b.ease_max_movies,
         positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight,
     )
+    time = fit_time_bias_as(b, train, *sizes)
     # name: (model, is a rating predictor, is a ranking, parameter count)
     models = {
         "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
         "bias": (bias, True, True, 1 + n_users + n_movies),
+        "time_bias": (time, True, False, 1 + 2 * n_users + len(time.session_keys) + n_movies * (1 + b.time_bins)),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
         "ease": (ease, False, True, ease.n_params),
     }
@@ -122,7 +241,7 @@ def evaluate_baselines(
     for name, (model, ratings, ranking, n_params) in models.items():
         metrics, sample, errors, curve, ranked = {}, None, None, None, None
         if ratings:
-            metrics, sample, errors = evaluate_ratings(model.predict(test.user, test.movie), prepared, rating_range, rated_users)
+            metrics, sample, errors = evaluate_ratings(model.predict_rows(test), prepared, rating_range, rated_users)
         if ranking:
             lists, scores = top_k_of_users(model.score_users, users, n_movies, rated, max(e.k, e.top_n), what=f"{name}: users scored")
             measured = dict(test=test, relevance_threshold=e.relevance_threshold, n_movies=n_movies)

@@ -95,7 +95,7 @@ FORMATS = {
 }
 GENOME = FileSpec("genome-scores.csv")
 
-RATINGS_COLUMNS = {"userId": "int", "movieId": "int", "rating": "float"}
+RATINGS_COLUMNS = {"userId": "int", "movieId": "int", "rating": "float", "timestamp": "int"}
 MOVIES_COLUMNS = {"movieId": "int", "title": "str", "genres": "str"}
 TAGS_COLUMNS = {"movieId": "int", "tag": "str"}
 GENOME_COLUMNS = {"movieId": "int", "tagId": "int", "relevance": "float"}
@@ -131,9 +131,17 @@ class Table:
 
 
 def read_ratings(folder: Path) -> Table:
-    """userId (int64), movieId (int64), rating (float64) in file order, from any release's ratings file."""
+    """userId (int64), movieId (int64), rating (float64), timestamp (int64, Unix seconds) in file order,
+    from any release's ratings file. Every release has the timestamp; a ratings.csv of your own may
+    leave it out, and then every rating gets timestamp 0 (the time-aware terms learn nothing)."""
     spec = FORMATS[detect_format(folder)]["ratings"]
-    return read_table(Path(folder) / spec.name, spec, RATINGS_COLUMNS)
+    path = Path(folder) / spec.name
+    timeless = spec.has_header and path.is_file() and "timestamp" not in _check_header(path, spec, {})
+    columns = {k: v for k, v in RATINGS_COLUMNS.items() if not (timeless and k == "timestamp")}
+    table = read_table(path, spec, columns)
+    if timeless:
+        table.frame["timestamp"] = np.zeros(len(table.frame), dtype=np.int64)
+    return table
 
 
 def read_movies(folder: Path) -> pd.DataFrame:

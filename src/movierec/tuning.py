@@ -1,8 +1,8 @@
-"""Search a variant's settings, or EASE's, on the validation carve with Optuna: `movierec tune TARGET`.
+"""Search a variant's settings, or a baseline's (EASE, time_bias), on the validation carve with Optuna: `movierec tune TARGET`.
 
 A trial sets the sampled values in the params (as `dvc exp run -S` would), validates them as the
 pipeline does, fits on the carve's training rows and scores the training rows held out from them:
-RMSE for a rating model, NDCG@k for a ranker and for EASE. The test split is never read. The study
+RMSE for a rating model and time_bias, NDCG@k for a ranker and for EASE. The test split is never read. The study
 is kept in a SQLite file, so an interrupted or extended search resumes from its stored trials; the
 TPE sampler and every fit are seeded, so the same seed gives the same trials. The result is params
 values to try with `dvc exp run -S ...`: every published figure still comes from the pipeline.
@@ -29,7 +29,7 @@ from movierec.params import baselines as baselines_params
 from movierec.params import data as data_params
 from movierec.params import evaluate as evaluate_params
 from movierec.params.evaluate import EvaluateParams
-from movierec.params.tune import EASE, Dimension, TuneParams
+from movierec.params.tune import BASELINE_TARGETS, EASE, TIME_BIAS, Dimension, TuneParams
 from movierec.prepare import Prepared
 
 TUNING_DIR = Path("data/tuning")
@@ -75,6 +75,8 @@ def objective(raw: dict, target: str, carve: Prepared, content: np.ndarray | Non
     ndcg = f"ndcg_at_{e.k}"
     if target == EASE:
         return Objective(ndcg, "maximize", lambda params, trial: _ease_ndcg(params, carve, e, source))
+    if target == TIME_BIAS:
+        return Objective("rmse", "minimize", lambda params, trial: _time_bias_rmse(params, carve, source))
     module = variants.load(raw, target, source).module
     metric, direction = ("rmse", "minimize") if module.PREDICTS_RATINGS else (ndcg, "maximize")
     return Objective(metric, direction, lambda params, trial: _fit_variant(params, target, carve, content, trial, source, e))
@@ -121,6 +123,16 @@ def _ease_ndcg(params: dict, carve: Prepared, e: EvaluateParams, source: str) ->
         positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight,
     )
     return validation_ndcg(ease.score_users, carve, [0.0], e)[0]
+
+
+def _time_bias_rmse(params: dict, carve: Prepared, source: str) -> float:
+    from movierec.baselines import fit_time_bias_as
+    from movierec.evaluate import rating_metrics
+    from movierec.scoring import clip_ratings
+
+    model = fit_time_bias_as(baselines_params.load(params, source), carve.train, len(carve.user_ids), len(carve.movie_ids))
+    predicted = clip_ratings(model.predict_rows(carve.test), data_params.load(params, source).rating_range)
+    return rating_metrics(carve.test.rating, predicted)["rmse"]
 
 
 def _pruning_callback(trial, monitor: str):
@@ -241,7 +253,7 @@ def tune(raw: dict, source: str, target: str, trials: int | None = None, study_p
     check_ends(raw, target, dimensions, source)
     prepared = load_prepared(PREPARED_DIR)
     content = None
-    if target != EASE:
+    if target not in BASELINE_TARGETS:
         v = variants.load(raw, target, source)
         if v.module.uses_content(v.settings):
             if not CONTENT_MATRIX.is_file():
@@ -266,7 +278,7 @@ def check_ends(raw: dict, target: str, dimensions: list[Dimension], source: str)
         for value in d.choices if d.choices is not None else (d.low, d.high):
             try:
                 params = with_values(raw, {d.path: value})
-                variants.load(params, target, source) if target != EASE else baselines_params.load(params, source)
+                variants.load(params, target, source) if target not in BASELINE_TARGETS else baselines_params.load(params, source)
             except MovierecError as exc:
                 raise MovierecError(f"{source}: tune.spaces.{target}.{d.path}: {value!r} is not accepted ({exc}); narrow the range") from None
 

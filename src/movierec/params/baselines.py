@@ -1,4 +1,4 @@
-"""params.yaml `baselines`: the bias model's and EASE's settings."""
+"""params.yaml `baselines`: the bias models' and EASE's settings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ class BaselineParams:
     bias_reg_user: float = bounds(0)
     bias_reg_item: float = bounds(0)
     bias_iters: int = bounds(1)
+    time_bins: int = bounds(1)
+    time_drift_power: float = bounds(0)
+    time_reg_drift: float = bounds(0)
+    time_reg_session: float = bounds(0)
+    time_reg_bin: float = bounds(0)
     ease_reg: float = bounds(0, open_low=True)
     ease_positive_threshold: float = bounds()
     ease_score_low_weight: float = bounds(0, 1)

@@ -18,7 +18,7 @@ import yaml
 from movierec.errors import MovierecError, did_you_mean
 
 PARAMS_FILE = "params.yaml"
-BASELINES = ("global_mean", "bias", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
+BASELINES = ("global_mean", "bias", "time_bias", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
 
 
 class ParamsError(MovierecError):

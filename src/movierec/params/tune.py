@@ -1,6 +1,6 @@
 """params.yaml `tune`: what `movierec tune TARGET` searches, and how. No stage reads it: editing a range reruns nothing.
 
-A target is a variant or `ease`. Its space maps params paths, written as `dvc exp run -S` takes them
+A target is a variant, `ease` or `time_bias`. Its space maps params paths, written as `dvc exp run -S` takes them
 (`variants.mf_content.factors`), to a range `{low, high}` (whole numbers when both ends are; `log: true`
 samples on a log scale) or to `{choices: [...]}`.
 """
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from movierec.errors import did_you_mean
 from movierec.params.core import BASELINES, PARAMS_FILE, ParamsError, block, bounds, section
 
-EASE = "ease"  # the one baseline with settings worth searching; the others have none or a closed form
+EASE = "ease"  # the baselines with settings worth searching; the others have none or a closed form
+TIME_BIAS = "time_bias"
+BASELINE_TARGETS = (EASE, TIME_BIAS)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def load(raw: dict, source: str = PARAMS_FILE) -> TuneParams:
 
 def space(raw: dict, t: TuneParams, target: str, source: str = PARAMS_FILE) -> list[Dimension]:
     """The target's search space, each path checked to exist in the params."""
-    targets = [*section(raw, "variants", source), EASE]
+    targets = [*section(raw, "variants", source), *BASELINE_TARGETS]
     if target not in targets:
         extra = f" ({target} has a closed form: nothing to search)" if target in BASELINES else ""
         raise ParamsError(f"{source}: tune: {target!r} cannot be tuned{extra}; use one of {', '.join(targets)}{did_you_mean(target, targets)}")
