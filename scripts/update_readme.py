@@ -312,7 +312,7 @@ def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
     return f"```\n$ dvc metrics diff {rev} HEAD --md   # {note or names} rows\n" + "\n".join(keep) + "\n```\n"
 
 
-COMPARE_EXAMPLES = (("collab,mf_content", "rmse"), ("collab,hybrid", "rmse"), ("ease,dae", "ndcg_at_10"))
+COMPARE_EXAMPLES = (("collab,mf_content", "rmse"), ("collab,hybrid", "rmse"), ("bias,time_bias", "rmse"), ("ease,dae", "ndcg_at_10"))
 
 
 def compare_examples() -> str:

@@ -58,7 +58,7 @@ STAGES = {  # stage: (help, takes a VARIANT)
     "rank": ("Rank VARIANT's lists with its fitted model into data/predictions/VARIANT.npz.", True),
     "evaluate": ("Score VARIANT's predictions on the test split: ratings, ranking and error breakdowns.", True),
     "explore": ("Explore VARIANT's movie vectors: genre coherence, neighbours, a 2-D map, a projector export.", True),
-    "baselines": ("Fit and score the global-mean, bias, most-popular and EASE baselines like the variants.", False),
+    "baselines": ("Fit and score the global-mean, bias, time-aware bias, most-popular and EASE baselines like the variants.", False),
     "report": ("Write metrics/report.md and its figures: every model side by side.", False),
 }
 
