@@ -170,3 +170,12 @@ def real_prepared(tmp_path_factory):
         archive.extractall(folder)
     ratings = data.load_ratings(folder / "ml-latest-small", min_rating=0, max_rating=5)
     return prepare.prepare(ratings, test_size=0.15, seed=2137)
+
+
+def baseline_params(**changes):
+    """params.yaml's `baselines` block with `changes`: the settings a test does not care about stay the shipped ones."""
+    import dataclasses
+
+    from movierec.params import baselines, core
+
+    return dataclasses.replace(baselines.load(core.read(REPO / "params.yaml")), **changes)

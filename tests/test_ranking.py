@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from movierec import baselines, evaluate, ranking
-from movierec.params.baselines import BaselineParams
+from conftest import baseline_params
 from movierec.params.evaluate import EvaluateParams
 from movierec.prepare import Prepared, Split
 
-BASELINE_PARAMS = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=20000)
+BASELINE_PARAMS = baseline_params(ease_reg=200.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=20000)
 
 
 def evaluate_params(k=10, max_users=0, seed=0):

@@ -7,7 +7,7 @@ import pytest
 
 from movierec import baselines, evaluate, ranking, scoring
 from movierec.errors import MovierecError
-from movierec.params.baselines import BaselineParams
+from conftest import baseline_params
 from movierec.params.evaluate import EvaluateParams
 from movierec.prepare import Prepared, Split
 from movierec.progress import Progress
@@ -89,7 +89,7 @@ def test_on_the_real_split_the_chunked_baselines_rank_as_the_whole_matrix(real_p
 
 def assert_baselines_rank_as_the_whole_matrix(prepared):
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
-    b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=200.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=20)  # EASE has its own tests: kept cheap
+    b = baseline_params(ease_reg=200.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=20)  # EASE has its own tests: kept cheap
     got, ease = baselines.evaluate_baselines(prepared, b, evaluate_params(), (0.0, 5.0))
     assert got["bias"][0]["n_users_evaluated"] > 0 and len(ease.model.catalogue.movies) == min(20, n_movies)
     fitted = {

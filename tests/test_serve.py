@@ -136,7 +136,7 @@ def ease_files(tmp_path, request, monkeypatch):
     (the others ranked last)."""
     monkeypatch.chdir(tmp_path)
     from movierec import baselines
-    from movierec.params.baselines import BaselineParams
+    from conftest import baseline_params
     from movierec.params.evaluate import EvaluateParams
 
     rng = np.random.default_rng(3)
@@ -147,8 +147,7 @@ def ease_files(tmp_path, request, monkeypatch):
     ratings[test_rows] = 5.0  # ... and relevant ones: they are the ranked users
     split = lambda rows: Split(users[rows], movies[rows], ratings[rows])  # noqa: E731
     prepared = Prepared(np.arange(N_USERS) + 100, np.arange(N_MOVIES), split(~test_rows), split(test_rows))
-    b = BaselineParams(bias_reg_user=5.0, bias_reg_item=3.0, bias_iters=10, ease_reg=2.0, ease_positive_threshold=4.0,
-                       ease_score_low_weight=0.5, ease_max_movies=request.param)
+    b = baseline_params(ease_reg=2.0, ease_positive_threshold=4.0, ease_score_low_weight=0.5, ease_max_movies=request.param)
     e = EvaluateParams(k=3, relevance_threshold=4.0, top_n=8, max_users=0, seed=0)
     evaluations, served = baselines.evaluate_baselines(prepared, b, e, (0.0, 5.0))
     baselines.save_ease(served, predictions.path("ease"), baselines.EASE_WEIGHTS)

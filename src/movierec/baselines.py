@@ -152,34 +152,43 @@ def fit_time_biases(
     n_u = np.bincount(users, minlength=n_users)
     mean_day = np.bincount(users, weights=days, minlength=n_users) // np.maximum(n_u, 1)  # float sum of whole days: exact
     mean_day = mean_day.astype(np.int64)
-    distance = np.abs(days - mean_day[users])
-    curve = np.array([math.pow(d, power) for d in range(int(distance.max(initial=0)) + 1)], dtype=np.float64)
+    longest = int(np.abs(days - mean_day[users]).max(initial=0))
+    curve = np.array([math.pow(d, power) for d in range(longest + 1)], dtype=np.float64)
     first, last = (int(days.min()), int(days.max())) if len(days) else (0, 0)
     keys, session = np.unique(_session_key(users, days), return_inverse=True)
-    session = session.reshape(-1)
+    session = session.reshape(-1).astype(np.int32 if len(keys) < 2**31 else np.int64)  # half the memory on 32M ratings
     model = TimeBias(mu, np.zeros(n_users), np.zeros(n_movies), np.zeros(n_users), mean_day, curve, keys,
                      np.zeros(len(keys)), (first, last, bins), np.zeros(n_movies * bins))
     dev = model.deviation(users, days)
-    item_bin = movies * bins + model.bins(days)
-    terms = {  # name: (the rows' values of the term, given its parameters)
-        "user_bias": lambda m: m.user_bias[users],
-        "drift": lambda m: m.drift[users] * dev,
-        "session_bias": lambda m: m.session_bias[session],
-        "item_bias": lambda m: m.item_bias[movies],
-        "item_bin_bias": lambda m: m.item_bin_bias[item_bin],
+    item_bin = (movies * bins + model.bins(days)).astype(np.int32 if n_movies * bins < 2**31 else np.int64)
+    del days
+    # each term: what it indexes per row, and its ridge update's denominator (a user's drift: on dev, not on 1)
+    index = {"user_bias": users, "drift": users, "session_bias": session, "item_bias": movies, "item_bin_bias": item_bin}
+    reg = {"user_bias": reg_user, "drift": reg_drift, "session_bias": reg_session, "item_bias": reg_item, "item_bin_bias": reg_bin}
+    denominator = {
+        name: reg[name] + (np.bincount(where, weights=dev * dev, minlength=len(getattr(model, name))) if name == "drift"
+                           else np.bincount(where, minlength=len(getattr(model, name))))
+        for name, where in index.items()
     }
-    index = {"user_bias": (users, reg_user), "session_bias": (session, reg_session), "item_bias": (movies, reg_item), "item_bin_bias": (item_bin, reg_bin)}
+
+    def on_rows(name: str, values: np.ndarray) -> np.ndarray:
+        return values[index[name]] * dev if name == "drift" else values[index[name]]
+
+    total = np.zeros(len(r))  # the rows' sum of every term: memory stays a few arrays of the ratings' length
     for _ in range(n_iters):
-        for name in terms:
-            others = sum(term(model) for other, term in terms.items() if other != name)
-            residual = r - mu - others
-            size = len(getattr(model, name))
-            if name == "drift":  # alpha_u = sum(dev * residual) / (reg + sum(dev^2)) per user
-                value = _ratio(np.bincount(users, weights=dev * residual, minlength=size), reg_drift + np.bincount(users, weights=dev * dev, minlength=size))
-            else:
-                where, reg = index[name]
-                value = _shrunk_mean(where, residual, np.bincount(where, minlength=size), reg)
+        for name, where in index.items():
+            before = on_rows(name, getattr(model, name))
+            residual = r - mu
+            residual -= total
+            residual += before  # what this term has to explain, given the others
+            if name == "drift":
+                residual *= dev
+            value = _ratio(np.bincount(where, weights=residual, minlength=len(getattr(model, name))), denominator[name])
+            del residual
             model = dataclasses.replace(model, **{name: value})
+            total -= before
+            del before
+            total += on_rows(name, value)
     return model
 
 
