@@ -13,17 +13,25 @@ from movierec.ranking import measure_lists
 from movierec.scoring import PAD, BlockScorer, RatedIndex, evaluation_lists, popularity_prior, ranking_users, top_k_with_offsets
 
 
-def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float) -> dict[str, np.ndarray]:
+def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float, time_terms=None) -> dict[str, np.ndarray]:
     """The predictions file's arrays (`movierec.predictions`) of `model`, a fitted `architecture`:
     each ranked user's top `evaluate.top_n` (scored in chunks of users: users x top_n, never users x
     movies) ranked with `prior_weight`, its movie vectors and what scores any user on demand; for a
-    rating model also the test pairs' predictions, and its lists keep the predicted ratings."""
+    rating model also the test pairs' predictions, and its lists keep the predicted ratings.
+
+    `time_terms` (a rating variant's, `movierec.time_bias.TimeBias`) are added to the test pairs'
+    predictions, each on its own day. The lists are a user's ratings at no particular day: a user's
+    own terms would move all their movies alike, and a movie's bias in the latest time bin is not
+    what a list for any later day should assume."""
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     score = architecture.scorer(model, settings, prepared, prior_weight)
     test_pairs = {}
     if architecture.PREDICTS_RATINGS:
         predict = architecture.predictor(model)
-        test_pairs = {"test_predictions": predict(prepared.test.user, prepared.test.movie).astype(np.float32)}
+        predicted = predict(prepared.test.user, prepared.test.movie)
+        if time_terms is not None:
+            predicted = np.asarray(predicted, dtype=np.float64) + time_terms.predict_rows(prepared.test)
+        test_pairs = {"test_predictions": np.asarray(predicted).astype(np.float32)}
     users, top_movies, top_scores = evaluation_lists(
         score, prepared.train, prepared.test, n_users, n_movies,
         n=e.top_n, relevance_threshold=e.relevance_threshold, max_users=e.max_users, seed=e.seed,

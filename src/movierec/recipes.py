@@ -11,6 +11,7 @@ from movierec import architectures
 from movierec.atomic import write_json
 from movierec.errors import MovierecError
 from movierec.params.core import build, fit_fields
+from movierec.params.time_terms import TimeTerms
 from movierec.params.train import TrainParams
 
 
@@ -21,6 +22,7 @@ class Recipe:
     shared: object | None  # the top-level block it shares (collab: `model`), or None
     train: TrainParams
     rating_range: tuple[float, float]
+    time_terms: TimeTerms | None  # fitted on its training residuals after the fit
 
 
 def write(path: Path, variant, shared, rating_range: tuple[float, float]) -> None:
@@ -31,6 +33,7 @@ def write(path: Path, variant, shared, rating_range: tuple[float, float]) -> Non
         "shared": asdict(shared) if shared is not None else None,
         "train": asdict(variant.train),
         "rating_range": list(rating_range),
+        "time_terms": asdict(variant.time_terms) if variant.time_terms is not None else None,
     })
 
 
@@ -41,4 +44,5 @@ def read(path: Path) -> Recipe:
     module = architectures.find(r["architecture"])
     settings = build(module.Settings, r["settings"], str(path), "settings.", fit_only=True)
     shared = module.shared({module.SHARED: r["shared"]}, str(path)) if r["shared"] is not None else None
-    return Recipe(module, settings, shared, build(TrainParams, r["train"], str(path), "train."), tuple(r["rating_range"]))
+    terms = build(TimeTerms, r["time_terms"], str(path), "time_terms.") if r.get("time_terms") is not None else None
+    return Recipe(module, settings, shared, build(TrainParams, r["train"], str(path), "train."), tuple(r["rating_range"]), terms)

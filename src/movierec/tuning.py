@@ -100,14 +100,17 @@ def _fit_variant(params: dict, name: str, carve: Prepared, content, trial, sourc
     with tempfile.TemporaryDirectory(prefix="movierec-tune-") as curves:
         fit = regime.fit(
             module, v.settings, module.shared(params, source), t, carve, content if module.uses_content(v.settings) else None,
-            rating_range, live_dir=Path(curves) / "curves", callbacks=callbacks,
+            rating_range, live_dir=Path(curves) / "curves", callbacks=callbacks, time_terms=v.time_terms,
         )
     if callbacks and callbacks[0].pruned:
         import optuna
 
         raise optuna.TrialPruned()
     if module.PREDICTS_RATINGS:
-        predicted = clip_ratings(module.predictor(fit.model)(carve.test.user, carve.test.movie), rating_range)
+        predicted = np.asarray(module.predictor(fit.model)(carve.test.user, carve.test.movie), dtype=np.float64)
+        if fit.time_terms is not None:
+            predicted = predicted + fit.time_terms.predict_rows(carve.test)
+        predicted = clip_ratings(predicted.astype(np.float32), rating_range)
         return rating_metrics(carve.test.rating, predicted)["rmse"]
     scorer = module.scorer(fit.model, v.settings, carve, 0.0)
     return max(validation_ndcg(scorer, carve, v.popularity_prior, e))  # with the prior the rank stage would keep

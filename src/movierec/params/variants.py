@@ -2,8 +2,9 @@
 
 An entry names its `architecture` (a module of `movierec.architectures`, which defines the entry's
 other keys), the top-level block that architecture shares (`shared`), how its lists rank
-(`popularity_prior`, read by the rank stage only, never by a fit), and optionally its own `train:`
-keys over the top-level `train` block.
+(`popularity_prior`, read by the rank stage only, never by a fit), optionally the time terms a rating
+model adds to its predictions (`time_terms`), and optionally its own `train:` keys over the top-level
+`train` block.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from movierec import architectures
 from movierec.errors import did_you_mean
 from movierec.params import train as train_block
 from movierec.params.core import BASELINES, PARAMS_FILE, ParamsError, build, section
+from movierec.params.time_terms import TimeTerms
 from movierec.params.train import TrainParams
 
-COMMON_KEYS = ("architecture", "shared", "popularity_prior", "train")
+COMMON_KEYS = ("architecture", "shared", "popularity_prior", "time_terms", "train")
+
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Variant:
     settings: object  # the architecture module's `Settings`: the keys that shape its model
     train: TrainParams  # the top-level train block with the variant's own keys over it
     popularity_prior: list[float]  # several: the rank stage picks one on the validation carve
+    time_terms: TimeTerms | None = None
 
     @property
     def module(self):
@@ -69,8 +73,13 @@ def load(raw: dict, name: str, source: str = PARAMS_FILE) -> Variant:
         raise ParamsError(f"{source}: {where}: train.distribute={train.distribute} is not supported for architecture {arch_name}; set it to none")
     if train.distribute == "multi_worker" and train.tensorboard:
         raise ParamsError(f"{source}: {where}: train.tensorboard is not supported with train.distribute=multi_worker; set one of them off")
+    time_terms = None
+    if entry.get("time_terms") is not None:
+        if not module.PREDICTS_RATINGS:
+            raise ParamsError(f"{source}: {where}.time_terms: architecture {arch_name} ranks, it predicts no ratings to correct; remove time_terms")
+        time_terms = build(TimeTerms, entry["time_terms"], source, f"{where}.time_terms.")
     module.check(settings, source, where)
-    return Variant(name, arch_name, settings, train, grid)
+    return Variant(name, arch_name, settings, train, grid, time_terms)
 
 
 def _priors(value, source: str, where: str) -> list[float]:

@@ -36,7 +36,7 @@ def main(args) -> None:
         split = prepared.carve(held)
         chosen = lists.choose_popularity_prior(v.module.scorer(carve_model, v.settings, split, 0.0), split, grid, e)
     weight = chosen.get("popularity_prior", grid[0])
-    arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight)
+    arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight, fitted.load_time_terms(folder))
     predictions.write(predictions.path(args.variant), arrays)
     record = {"popularity_prior": weight, "profile": core.profile_name(raw), **chosen}  # which recipe ran
     write_json(METRICS_DIR / "lists" / f"{args.variant}.json", record)

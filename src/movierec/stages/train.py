@@ -54,11 +54,11 @@ def main(args) -> None:
     tensorboard_dir = Path("logs") / args.variant if t.tensorboard else None
     fit = regime.fit(
         module, settings, r.shared, t, load_prepared(PREPARED_DIR), content, r.rating_range,
-        live_dir=METRICS_DIR / "train" / args.variant, tensorboard_dir=tensorboard_dir,
+        live_dir=METRICS_DIR / "train" / args.variant, tensorboard_dir=tensorboard_dir, time_terms=r.time_terms,
     )
     if not distribute.is_chief(t.distribute):
         return  # every worker holds the same model; the chief writes it and everything else
-    fitted.save(fitted.folder(args.variant), fit.model, fit.carve_model, fit.held_rows)
+    fitted.save(fitted.folder(args.variant), fit.model, fit.carve_model, fit.held_rows, fit.time_terms)
     # git-tracked, kept out of the metrics since neither is a result; read by `movierec check-drift`
     write_json(METRICS_DIR / "timing" / f"{args.variant}.json", fit.summary)
     write_json(METRICS_DIR / "environment" / f"{args.variant}.json", environment_record(tf_threads=t.threads))

@@ -26,8 +26,10 @@ import numpy as np
 from movierec import distribute
 from movierec.atomic import atomic_path
 from movierec.errors import MovierecError
+from movierec.params.time_terms import TimeTerms
 from movierec.params.train import TrainParams
 from movierec.prepare import Prepared, Split
+from movierec.time_bias import TimeBias, fit_residual_terms
 from movierec.examples import ModelInputs
 
 
@@ -37,6 +39,7 @@ class Fitted:
     carve_model: object | None  # with early stopping and refit: the model fitted on the carve only
     held_rows: np.ndarray | None  # with early stopping: the training rows held out from the carve model
     summary: dict  # epochs run, best epoch, seconds
+    time_terms: TimeBias | None = None  # with the variant's `time_terms`: fitted on the model's training residuals
 
 
 def seed_everything(seed: int) -> None:
@@ -56,9 +59,10 @@ def carve_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def fit(architecture, settings, shared, t: TrainParams, prepared: Prepared, content, rating_range,
-        live_dir: Path, tensorboard_dir: Path | None = None, callbacks: tuple = ()) -> Fitted:
+        live_dir: Path, tensorboard_dir: Path | None = None, callbacks: tuple = (), time_terms: TimeTerms | None = None) -> Fitted:
     """Train `architecture`'s model (a module of `movierec.architectures`) with the regime above.
-    `callbacks`: more Keras callbacks for the first fit (`movierec tune` prunes trials with one)."""
+    `callbacks`: more Keras callbacks for the first fit (`movierec tune` prunes trials with one).
+    `time_terms`: then fit those on what the model leaves of the rows it trained on."""
     import keras
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -96,8 +100,13 @@ def fit(architecture, settings, shared, t: TrainParams, prepared: Prepared, cont
             print(f"Refitting on all {len(prepared.train)} training rows for {best_epoch} epochs")
         carve_model, model = model, new_model(prepared.train)
         run_epochs(model, examples, prepared.train, None, t, best_epoch, [], strategy)
+    terms = None
+    if time_terms is not None:
+        rows = fit_rows if early and not t.refit else prepared.train  # the rows the kept model trained on
+        predicted = architecture.predictor(model)(rows.user, rows.movie)
+        terms = fit_residual_terms(rows, predicted, len(prepared.user_ids), len(prepared.movie_ids), time_terms)
     summary = {"epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - start, 2)}
-    return Fitted(model, carve_model, held_idx, summary)
+    return Fitted(model, carve_model, held_idx, summary, terms)
 
 
 def compiled_model(architecture, settings, shared, inputs: ModelInputs, examples, t: TrainParams, strategy):
