@@ -71,8 +71,9 @@ def test_rank_adds_the_terms_to_the_test_predictions_and_leaves_the_lists_alone(
     timed = lists.rank(v.module, net, v.settings, prepared, e, 0.0, terms)
     expected = (plain["test_predictions"].astype(np.float64) + terms.predict_rows(test)).astype(np.float32)
     np.testing.assert_array_equal(timed["test_predictions"], expected)
-    for key in set(plain) - {"test_predictions"}:
+    for key in set(plain) - {"test_predictions", "n_params"}:
         np.testing.assert_array_equal(timed[key], plain[key])
+    assert timed["n_params"] == plain["n_params"] + 1 + n_users + len(terms.session_keys) + n_movies * TERMS.bins  # the terms count too
     predictions.write(tmp_path / "p.npz", timed)  # still the one schema
 
 

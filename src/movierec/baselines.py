@@ -124,7 +124,7 @@ def evaluate_baselines(
     models = {
         "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
         "bias": (bias, True, True, 1 + n_users + n_movies),
-        "time_bias": (time, True, False, 1 + 2 * n_users + len(time.session_keys) + n_movies * (1 + b.time_bins)),
+        "time_bias": (time, True, False, 1 + n_users + n_movies + time.time_params),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
         "ease": (ease, False, True, ease.n_params),
     }

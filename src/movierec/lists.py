@@ -45,7 +45,7 @@ def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, p
         "top_movies": top_movies,
         "top_scores": top_scores,
         "movie_vectors": architecture.movie_vectors(model, settings, prepared),
-        "n_params": np.int64(model.count_params()),
+        "n_params": np.int64(model.count_params() + (1 + time_terms.time_params if time_terms is not None else 0)),
         **architecture.serving(model, settings, prepared, prior_weight),
     }
 

@@ -56,6 +56,11 @@ class TimeBias:
         found = self.session_keys[at] == keys if len(self.session_keys) else np.zeros(len(keys), dtype=bool)
         return np.where(found, self.session_bias[at] if len(self.session_bias) else 0.0, 0.0)
 
+    @property
+    def time_params(self) -> int:
+        """The time terms' parameter count: each user's drift, each (user, day) and each (movie, bin)."""
+        return len(self.drift) + len(self.session_bias) + len(self.item_bin_bias)
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Its arrays, for an .npz file (`from_arrays` reads them back)."""
         return {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
