@@ -70,7 +70,7 @@ def main() -> None:
     held = split.test.rating
     scores = {}
     for values in itertools.product(*GRID.values()):
-        settings = TimeTerms(**dict(zip(GRID, values)), drift_power=b.time_drift_power, iters=b.bias_iters)
+        settings = dataclasses.replace(b.time_bias, **dict(zip(GRID, values)))
         terms = fit_residual_terms(split.train, on_fit, *sizes, settings)
         scores[settings] = rmse(on_held + terms.predict_rows(split.test), held)
     best = min(scores, key=scores.get)

@@ -82,11 +82,8 @@ def _shrunk_mean(index: np.ndarray, residual: np.ndarray, counts: np.ndarray, re
 
 
 def fit_time_bias_as(b: BaselineParams, train: Split, n_users: int, n_movies: int) -> TimeBias:
-    """`fit_time_biases` with params.yaml's `baselines` settings (its user and item terms as `bias`'s)."""
-    return fit_time_biases(
-        train, n_users, n_movies, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item, reg_drift=b.time_reg_drift,
-        reg_session=b.time_reg_session, reg_bin=b.time_reg_bin, bins=b.time_bins, power=b.time_drift_power, n_iters=b.bias_iters,
-    )
+    """`time_bias` as params.yaml's `baselines` says: `bias`'s user and item terms plus `time_bias`'s."""
+    return fit_time_biases(train, n_users, n_movies, b.time_bias, reg_user=b.bias_reg_user, reg_item=b.bias_reg_item)
 
 
 def fit_most_popular(train: Split, n_users: int, n_movies: int) -> Baseline:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from movierec.params.time_terms import TimeTerms
 from movierec.prepare import Split
 
 
@@ -24,7 +25,7 @@ class TimeBias:
 
     on a rating's day t: a user's drift away from their mean rating day (dev_u(t) = sign(t - t_u)
     |t - t_u|^power, t_u their mean training day, rounded down), a bias per user and day (the mood of a
-    rating session), and a movie's bias per time bin (`time_bins` equal spans of the training days;
+    rating session), and a movie's bias per time bin (`bins` equal spans of the training days;
     a day outside them falls in the nearest). A (user, day) or (movie, bin) the training rows never saw
     gets 0. For ratings only: what the time signal is worth, next to `bias`, the same model without it.
     """
@@ -84,16 +85,17 @@ def _session_key(users: np.ndarray, days: np.ndarray) -> np.ndarray:
     return (np.asarray(users, dtype=np.int64) << 32) + (np.asarray(days, dtype=np.int64) + (1 << 31))
 
 
-def fit_time_biases(
-    train: Split, n_users: int, n_movies: int, *, reg_user: float, reg_item: float, reg_drift: float, reg_session: float,
-    reg_bin: float, bins: int, power: float, n_iters: int,
-) -> TimeBias:
-    """Each term in turn by its closed-form ridge update given the others, `n_iters` rounds (as `fit_biases`).
+def fit_time_biases(train: Split, n_users: int, n_movies: int, terms: TimeTerms, *, reg_user: float, reg_item: float) -> TimeBias:
+    """The user and item biases (penalties `reg_user`, `reg_item`; math.inf holds one at 0) and the time
+    terms `terms` describes, each in turn by its closed-form ridge update given the others, `terms.iters`
+    rounds (as the bias baseline is fitted).
 
     Every step is elementwise arithmetic or an ordered `np.bincount` sum, and the power comes from the
     C library per whole number of days (numpy's own vectorised power rounds differently on AVX-512),
     so the fit is the same bits on any CPU.
     """
+    bins, power, n_iters = terms.bins, terms.drift_power, terms.iters
+    reg_drift, reg_session, reg_bin = terms.reg_drift, terms.reg_session, terms.reg_bin
     users, movies, r = np.asarray(train.user), np.asarray(train.movie), np.asarray(train.rating, dtype=np.float64)
     days = train.days().astype(np.int64)
     mu = float(r.mean()) if len(r) else 0.0
@@ -145,13 +147,8 @@ def ratio(sums: np.ndarray, denom: np.ndarray) -> np.ndarray:
     return np.divide(sums, denom, out=np.zeros_like(sums), where=denom > 0)
 
 
-def fit_residual_terms(rows: Split, predicted: np.ndarray, n_users: int, n_movies: int, terms) -> TimeBias:
+def fit_residual_terms(rows: Split, predicted: np.ndarray, n_users: int, n_movies: int, terms: TimeTerms) -> TimeBias:
     """The time terms alone (drift, session, time bin; no user or item bias), fitted on what a model's
-    predictions of the rows it trained on leave: added to its predictions of dated rows (`predict_rows`).
-    `terms`: the variant's `time_terms` settings (params.variants.TimeTerms)."""
+    predictions of the rows it trained on leave: added to its predictions of dated rows (`predict_rows`)."""
     residual = np.asarray(rows.rating, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
-    return fit_time_biases(
-        Split(rows.user, rows.movie, residual, rows.day), n_users, n_movies, reg_user=math.inf, reg_item=math.inf,
-        reg_drift=terms.reg_drift, reg_session=terms.reg_session, reg_bin=terms.reg_bin, bins=terms.bins, power=terms.drift_power,
-        n_iters=terms.iters,
-    )
+    return fit_time_biases(Split(rows.user, rows.movie, residual, rows.day), n_users, n_movies, terms, reg_user=math.inf, reg_item=math.inf)

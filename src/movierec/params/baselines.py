@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from movierec.params.core import PARAMS_FILE, block, bounds
+from movierec.params.time_terms import TimeTerms
 
 
 @dataclass(frozen=True)
@@ -12,11 +13,7 @@ class BaselineParams:
     bias_reg_user: float = bounds(0)
     bias_reg_item: float = bounds(0)
     bias_iters: int = bounds(1)
-    time_bins: int = bounds(1)
-    time_drift_power: float = bounds(0)
-    time_reg_drift: float = bounds(0)
-    time_reg_session: float = bounds(0)
-    time_reg_bin: float = bounds(0)
+    time_bias: TimeTerms  # the time_bias baseline's time terms (its user and item terms are bias's)
     ease_reg: float = bounds(0, open_low=True)
     ease_positive_threshold: float = bounds()
     ease_score_low_weight: float = bounds(0, 1)

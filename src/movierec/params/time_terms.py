@@ -1,4 +1,5 @@
-"""params.yaml `variants.<name>.time_terms`: the time terms a rating variant adds to its predictions."""
+"""The time terms' settings (`movierec.time_bias`): params.yaml `baselines.time_bias`, and a rating
+variant's `variants.<name>.time_terms`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from movierec.params.core import bounds
 
 @dataclass(frozen=True)
 class TimeTerms:
-    """`variants.<name>.time_terms` (rating models): the `time_bias` baseline's time terms (a user's drift,
-    a bias per user and day, a movie's bias per time bin), fitted on the variant's own training
-    residuals after its fit and added to its predicted ratings of dated rows (the test pairs)."""
+    """What a rating's day says (a user's drift, a bias per user and day, a movie's bias per time bin),
+    as ridge means fitted `iters` rounds: with the user and item biases in the `time_bias` baseline, or
+    on a rating variant's own training residuals, added to its predicted ratings of dated rows."""
 
-    bins: int = bounds(1)
-    drift_power: float = bounds(0)
-    reg_drift: float = bounds(0)
+    bins: int = bounds(1)  # a movie's bias per bin: this many equal spans of the training days
+    drift_power: float = bounds(0)  # a user's drift alpha_u * sign(d)|d|^power, d: days from their mean day
+    reg_drift: float = bounds(0)  # the ridge penalties of the drift, the (user, day) bias and the (movie, bin) bias
     reg_session: float = bounds(0)
     reg_bin: float = bounds(0)
     iters: int = bounds(1)
