@@ -3,8 +3,9 @@
 Three are `mu + user_bias[u] + item_bias[m]` with different fits: the global mean (no biases), the
 regularised user + item bias model (what a neural recommender must beat to have learned any taste),
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
-`time_bias` adds what the day of a rating says (a user's drift, the day's session, a movie's time bin):
-next to `bias`, what the timestamps the notebook dropped are worth. EASE, is a closed-form item-item ranker: what a model trained for the list must beat.
+The fourth, `time_bias`, adds what the day of a rating says (a user's drift, the day's session, a
+movie's time bin): next to `bias`, what the timestamps the notebook dropped are worth. The fifth, EASE,
+is a closed-form item-item ranker: what a model trained for the list must beat.
 Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
 EASE is also stored as the rank stage stores a variant (`save_ease`): `recommend` serves it where its lists rank best.
 """
@@ -116,12 +117,12 @@ def evaluate_baselines(
         train, *sizes, reg=b.ease_reg, max_movies=b.ease_max_movies,
         positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight,
     )
-    time = fit_time_bias_as(b, train, *sizes)
+    timed = fit_time_bias_as(b, train, *sizes)
     # name: (model, is a rating predictor, is a ranking, parameter count)
     models = {
         "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
         "bias": (bias, True, True, 1 + n_users + n_movies),
-        "time_bias": (time, True, False, 1 + n_users + n_movies + time.time_params),
+        "time_bias": (timed, True, False, 1 + n_users + n_movies + timed.time_params),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
         "ease": (ease, False, True, ease.n_params),
     }

@@ -27,7 +27,9 @@ class TimeBias:
     |t - t_u|^power, t_u their mean training day, rounded down), a bias per user and day (the mood of a
     rating session), and a movie's bias per time bin (`bins` equal spans of the training days;
     a day outside them falls in the nearest). A (user, day) or (movie, bin) the training rows never saw
-    gets 0. For ratings only: what the time signal is worth, next to `bias`, the same model without it.
+    gets 0. As the `time_bias` baseline, next to `bias` (the same model without time): what the time
+    signal is worth. As a rating variant's `time_terms`, without user and item biases (all zero), on what
+    the model leaves of its training rows.
     """
 
     mu: float

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from movierec.errors import did_you_mean
 from movierec.params.core import BASELINES, PARAMS_FILE, ParamsError, block, bounds, section
 
-EASE = "ease"  # the baselines with settings worth searching; the others have none or a closed form
+EASE = "ease"
 TIME_BIAS = "time_bias"
-BASELINE_TARGETS = (EASE, TIME_BIAS)
+BASELINE_TARGETS = (EASE, TIME_BIAS)  # the baselines with settings worth searching; the others have none or a closed form
 
 
 @dataclass(frozen=True)
