@@ -24,6 +24,8 @@ import numpy as np
 MATMUL_BLOCK_BYTES = 32 * 2**20  # a block's slices and temporaries at most about this big (see matmul)
 BASE = 64  # below this size the triangular factorisations run column by column
 slice_product = np.matmul  # BLAS; any summation order gives the same bits here (tests swap in others)
+
+
 @functools.cache
 def _blas():
     """threadpoolctl's view of the loaded BLAS, made at the first product."""

@@ -210,7 +210,11 @@ def rating_prior(prepared, weight: float) -> np.ndarray | None:
 
 def pair_model_scorer(model, settings, prepared, prior_weight: float) -> BlockScorer:
     """Its predicted ratings of every movie, plus its popularity prior when it ranks with one."""
-    score = pair_scorer(keras_predictor(model), len(prepared.movie_ids))
+    return ranked_with_prior(pair_scorer(keras_predictor(model), len(prepared.movie_ids)), prepared, prior_weight)
+
+
+def ranked_with_prior(score: BlockScorer, prepared, prior_weight: float) -> BlockScorer:
+    """A rating model's `score` as it ranks: plus its popularity prior (`rating_prior`), or as is for weight 0."""
     prior = rating_prior(prepared, prior_weight)
     return score if prior is None else with_prior(score, prior)
 

@@ -55,9 +55,10 @@ class TimeBias:
     def sessions(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Each row's session bias (0 for a (user, day) the training rows never saw)."""
         keys = _session_key(users, days)
-        at = np.minimum(np.searchsorted(self.session_keys, keys), max(len(self.session_keys) - 1, 0))
-        found = self.session_keys[at] == keys if len(self.session_keys) else np.zeros(len(keys), dtype=bool)
-        return np.where(found, self.session_bias[at] if len(self.session_bias) else 0.0, 0.0)
+        if not len(self.session_keys):
+            return np.zeros(len(keys))
+        at = np.minimum(np.searchsorted(self.session_keys, keys), len(self.session_keys) - 1)
+        return np.where(self.session_keys[at] == keys, self.session_bias[at], 0.0)
 
     @property
     def time_params(self) -> int:
@@ -96,8 +97,6 @@ def fit_time_biases(train: Split, n_users: int, n_movies: int, terms: TimeTerms,
     C library per whole number of days (numpy's own vectorised power rounds differently on AVX-512),
     so the fit is the same bits on any CPU.
     """
-    bins, power, n_iters = terms.bins, terms.drift_power, terms.iters
-    reg_drift, reg_session, reg_bin = terms.reg_drift, terms.reg_session, terms.reg_bin
     users, movies, r = np.asarray(train.user), np.asarray(train.movie), np.asarray(train.rating, dtype=np.float64)
     days = train.days().astype(np.int64)
     mu = float(r.mean()) if len(r) else 0.0
@@ -105,18 +104,18 @@ def fit_time_biases(train: Split, n_users: int, n_movies: int, terms: TimeTerms,
     mean_day = np.bincount(users, weights=days, minlength=n_users) // np.maximum(n_u, 1)  # float sum of whole days: exact
     mean_day = mean_day.astype(np.int64)
     longest = int(np.abs(days - mean_day[users]).max(initial=0))
-    curve = np.array([math.pow(d, power) for d in range(longest + 1)], dtype=np.float64)
+    curve = np.array([math.pow(d, terms.drift_power) for d in range(longest + 1)], dtype=np.float64)
     first, last = (int(days.min()), int(days.max())) if len(days) else (0, 0)
     keys, session = np.unique(_session_key(users, days), return_inverse=True)
     session = session.reshape(-1).astype(np.int32 if len(keys) < 2**31 else np.int64)  # half the memory on 32M ratings
     model = TimeBias(mu, np.zeros(n_users), np.zeros(n_movies), np.zeros(n_users), mean_day, curve, keys,
-                     np.zeros(len(keys)), (first, last, bins), np.zeros(n_movies * bins))
+                     np.zeros(len(keys)), (first, last, terms.bins), np.zeros(n_movies * terms.bins))
     dev = model.deviation(users, days)
-    item_bin = (movies * bins + model.bins(days)).astype(np.int32 if n_movies * bins < 2**31 else np.int64)
+    item_bin = (movies * terms.bins + model.bins(days)).astype(np.int32 if n_movies * terms.bins < 2**31 else np.int64)
     del days
     # each term: what it indexes per row, and its ridge update's denominator (a user's drift: on dev, not on 1)
     index = {"user_bias": users, "drift": users, "session_bias": session, "item_bias": movies, "item_bin_bias": item_bin}
-    reg = {"user_bias": reg_user, "drift": reg_drift, "session_bias": reg_session, "item_bias": reg_item, "item_bin_bias": reg_bin}
+    reg = {"user_bias": reg_user, "drift": terms.reg_drift, "session_bias": terms.reg_session, "item_bias": reg_item, "item_bin_bias": terms.reg_bin}
     denominator = {
         name: reg[name] + (np.bincount(where, weights=dev * dev, minlength=len(getattr(model, name))) if name == "drift"
                            else np.bincount(where, minlength=len(getattr(model, name))))
@@ -127,7 +126,7 @@ def fit_time_biases(train: Split, n_users: int, n_movies: int, terms: TimeTerms,
         return values[index[name]] * dev if name == "drift" else values[index[name]]
 
     total = np.zeros(len(r))  # the rows' sum of every term: memory stays a few arrays of the ratings' length
-    for _ in range(n_iters):
+    for _ in range(terms.iters):
         for name, where in index.items():
             before = on_rows(name, getattr(model, name))
             residual = r - mu

@@ -14,7 +14,7 @@ import numpy as np
 
 from movierec.params.core import bounds
 from movierec.portable_linalg import matmul
-from movierec.scoring import factor_scorer, keras_predictor, pair_model_serving, rating_prior, with_prior
+from movierec.scoring import factor_scorer, keras_predictor, pair_model_serving, ranked_with_prior
 from movierec.examples import ModelInputs, RatingPairs, frozen_content
 
 SHARED = "train"
@@ -88,8 +88,7 @@ def scorer(model, settings: Settings, prepared, prior_weight: float):
     same bits on any CPU, where a Keras pass over every (user, movie) pair recomputed W c_i for each pair."""
     tables = serving(model, settings, prepared, 0.0)
     score = factor_scorer(float(tables["offset"]), tables["user_bias"], tables["movie_bias"], tables["user_factors"], movie_vectors(model, settings, prepared))
-    prior = rating_prior(prepared, prior_weight)
-    return score if prior is None else with_prior(score, prior)
+    return ranked_with_prior(score, prepared, prior_weight)
 
 
 def movie_vectors(model, settings: Settings, prepared) -> np.ndarray:
