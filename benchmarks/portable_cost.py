@@ -9,7 +9,8 @@
   of the baselines' catalogue;
 - factor scores: numpy's float32 `@` against portable_linalg.matmul, every user x every movie at rank 64;
 - TensorFlow's fits: `train` of each variant for `--epochs` epochs in a scratch copy of the workspace,
-  oneDNN capped at AVX2 (what the stages now set) against uncapped (the machine's best, as before).
+  as the stages now run them (products in Eigen's kernels, oneDNN capped at AVX2) against TensorFlow's
+  defaults (oneDNN's products at the machine's best instruction set, as before).
 
 Medians over `--reps` alternating repetitions; ratio = after / before (above 1: slower).
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from movierec.environment import instruction_set, pin_kernels
+from movierec.environment import TF_KERNEL_ENV, instruction_set, pin_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,12 +88,13 @@ def numpy_rows(reps: int) -> list[tuple[str, float, float]]:
     return rows
 
 
-# Runs one variant's train stage with oneDNN capped as the stages cap it ("project") or not ("uncapped").
+# Runs one variant's train stage with TensorFlow's kernels as the stages set them ("project") or as
+# TensorFlow's defaults have them ("uncapped").
 TRAIN = """
 import argparse, sys
 from movierec import environment
 if sys.argv[1] == "uncapped":
-    environment.ONEDNN_ISA = "ALL"
+    environment.ONEDNN_ISA, environment.TF_KERNEL_ENV = "ALL", {}
 environment.pin_kernels()
 from movierec.stages import recipe, train
 for stage in (recipe, train):
@@ -112,7 +114,8 @@ def train_rows(reps: int, epochs: int) -> list[tuple[str, float, float]]:
             variant.get("train", {}).pop("epochs", None)
         (scratch / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         env = {**os.environ, "PYTHONPATH": str(scratch / "src")}
-        env.pop("ONEDNN_MAX_CPU_ISA", None)
+        for var in ("ONEDNN_MAX_CPU_ISA", *TF_KERNEL_ENV):
+            env.pop(var, None)
         for variant in raw["variants"]:
             def fit(setting, variant=variant):
                 subprocess.run([sys.executable, "-c", TRAIN, setting, variant], cwd=scratch, env=env, check=True, capture_output=True)

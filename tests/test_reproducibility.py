@@ -60,13 +60,15 @@ def test_every_stage_gives_the_same_bits_on_one_core_and_on_two_threads(make_pro
     assert single == multi, [out for out in single if single[out] != multi[out]]
 
 
-# Fits and ranks variants in one process (one TensorFlow start), with oneDNN's instruction set as the
-# stages set it ("project"), or left to the caller's environment ("caller"): prints each predictions file's hash.
+# Fits and ranks variants in one process (one TensorFlow start), with TensorFlow's kernels and oneDNN's
+# instruction set as the stages set them ("project"), or left to the caller's environment and TensorFlow's
+# defaults ("caller"): prints each predictions file's hash.
 FIT_AND_RANK = """
 import argparse, hashlib, os, sys
 from movierec import environment
 if sys.argv[1] == "caller":
     environment.ONEDNN_ISA = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")
+    environment.TF_KERNEL_ENV = {}  # TensorFlow's products left to oneDNN, as TensorFlow's defaults have it
 environment.pin_kernels()
 from movierec.stages import rank, recipe, train
 for variant in sys.argv[2:]:
@@ -77,21 +79,39 @@ for variant in sys.argv[2:]:
 """
 
 
-def _fit_and_rank(root, env, isa: str, setting: str, variants) -> dict[str, str]:
+def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -> dict[str, str]:
+    from movierec.environment import TF_KERNEL_ENV
+
     caller_env = {**os.environ, **env}
-    caller_env.pop("ONEDNN_MAX_CPU_ISA", None)
+    for var in ("ONEDNN_MAX_CPU_ISA", *TF_KERNEL_ENV):
+        caller_env.pop(var, None)
     if isa != "ALL":
         caller_env["ONEDNN_MAX_CPU_ISA"] = isa
-    result = subprocess.run(["python", "-c", FIT_AND_RANK, setting, *variants], cwd=root, env=caller_env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["python", "-c", FIT_AND_RANK, setting, *variants], cwd=root, env={**caller_env, **(extra_env or {})}, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    return dict(line.split() for line in result.stdout.splitlines() if line.split()[0] in variants)
+    hashes = dict(line.split() for line in result.stdout.splitlines() if line.split() and line.split()[0] in variants)
+    return {**hashes, "onednn_calls": str(result.stdout.count("onednn_verbose,v1,primitive,exec"))}
+
+
+def test_no_onednn_kernel_runs_in_a_fit_or_its_lists(make_project):
+    """oneDNN splits a product over threads by the CPU's L2 cache per core and its core count (AMD Zen 3
+    and Zen 4 trained to other bits), so TensorFlow runs its products in Eigen's kernels: with oneDNN's
+    log on, a fit and its lists call none of oneDNN's primitives; left to TensorFlow's defaults they do."""
+    root, env = make_project(only=("collab",))
+    for stage in ("download", "prepare", "embed", "align"):
+        run(["movierec", stage], root, env)
+    verbose = {"ONEDNN_VERBOSE": "1"}
+    assert _fit_and_rank(root, env, "ALL", "project", ("collab",), verbose)["onednn_calls"] == "0"
+    assert int(_fit_and_rank(root, env, "ALL", "caller", ("collab",), verbose)["onednn_calls"]) > 0
 
 
 def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_could_use(make_project):
-    """Another CPU (AVX2 only, or AVX-512) makes oneDNN pick other kernels; capped at AVX2 by the stages
-    themselves, a fit and its lists do not change when the caller's environment caps it otherwise
-    (SSE4.1 stands in for an older kernel family, "ALL" for this machine's best). Without the stages'
-    own cap the same two settings give other bits, so this test can fail."""
+    """Another CPU (AVX2 only, or AVX-512) makes oneDNN pick other kernels; with the stages' own settings
+    (TensorFlow off oneDNN, oneDNN capped at AVX2) a fit and its lists do not change when the caller's
+    environment caps it otherwise (SSE4.1 stands in for an older kernel family, "ALL" for this machine's
+    best). Left to TensorFlow's defaults the same two settings give other bits, so this test can fail."""
     root, env = make_project(only=("collab", "mf_content", "dae"))
     for stage in ("download", "prepare", "embed", "align"):
         run(["movierec", stage], root, env)
@@ -186,13 +206,31 @@ def test_check_drift_names_the_first_stage_that_diverged(make_project):
     assert "first stage whose outputs differ from HEAD's dvc.lock: align (data/features)" in out
     assert f"packages.numpy: {recorded['packages']['numpy']} -> 0.0.1" in out
     assert recorded["instruction_set"].startswith("x86-64") and recorded["onednn_max_cpu_isa"] == "AVX2"
-    assert f"CPU family {recorded['instruction_set']} -> aarch64: the same bits are not promised here" in out
+    l1 = recorded["l1_data_cache"]
+    assert f"CPU family {recorded['instruction_set']}, L1d {l1} -> aarch64, L1d {l1}: the same bits are not promised here" in out
 
 
 def test_check_drift_says_whether_same_bits_are_promised_between_two_cpu_families():
     from movierec.drift import cpu_family_verdict
 
-    assert cpu_family_verdict("x86-64 AVX2", "x86-64 AVX2") == []
-    assert "an output that differs is a bug" in cpu_family_verdict("x86-64 AVX-512", "x86-64 AVX2")[0]
-    assert "not promised" in cpu_family_verdict("x86-64 AVX-512", "arm64")[0]
-    assert "not promised" in cpu_family_verdict("x86-64 without AVX2", "x86-64 AVX2")[0]
+    def cpu(instruction_set, l1="32K"):
+        return {"instruction_set": instruction_set, "l1_data_cache": l1}
+
+    assert cpu_family_verdict(cpu("x86-64 AVX2"), cpu("x86-64 AVX2")) == []
+    assert "an output that differs is a bug" in cpu_family_verdict(cpu("x86-64 AVX-512"), cpu("x86-64 AVX2"))[0]
+    assert "not promised" in cpu_family_verdict(cpu("x86-64 AVX-512"), cpu("arm64"))[0]
+    assert "not promised" in cpu_family_verdict(cpu("x86-64 without AVX2"), cpu("x86-64 AVX2"))[0]
+    assert "not promised" in cpu_family_verdict(cpu("x86-64 AVX2"), cpu("x86-64 AVX2", "48K"))[0]
+    assert cpu_family_verdict({"instruction_set": "x86-64 AVX2"}, cpu("x86-64 AVX2")) == []  # recorded before the L1d was
+
+
+def test_stage_order_puts_a_stage_after_the_folder_of_outputs_it_reads():
+    """report reads the folder metrics/eval, evaluate writes files inside it: report comes after."""
+    from movierec.drift import stage_order
+
+    lock = {"stages": {
+        "report": {"deps": [{"path": "metrics/eval"}], "outs": [{"path": "metrics/report.md"}]},
+        "evaluate": {"deps": [{"path": "data/predictions"}], "outs": [{"path": "metrics/eval/a.json"}]},
+        "train": {"deps": [], "outs": [{"path": "data/predictions/a.npz"}]},
+    }}
+    assert stage_order(lock) == ["train", "evaluate", "report"]

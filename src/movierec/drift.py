@@ -59,6 +59,10 @@ def _stable(path: str) -> bool:
     return not any(part in path for part in UNSTABLE_OUTPUTS)
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def stage_order(lock: dict) -> list[str]:
     """Stages of a dvc.lock in pipeline order: a stage comes after every stage whose outputs it reads
     (ties keep the file's order)."""
@@ -69,7 +73,7 @@ def stage_order(lock: dict) -> list[str]:
         deps = [d["path"] for d in stages[name].get("deps", [])]
         return {
             other for other, paths in outs.items()
-            if other != name and any(d == p or d.startswith(p.rstrip("/") + "/") for d in deps for p in paths)
+            if other != name and any(_within(d, p) or _within(p, d) for d in deps for p in paths)  # a folder holds its files
         }
 
     before = {name: upstream(name) for name in stages}
@@ -121,19 +125,22 @@ def environment_differences(rev: str) -> list[str]:
         recorded = _git_show(rev, current_path.as_posix())
         if recorded is not None:
             old, new = json.loads(recorded), json.loads(current_path.read_text())
-            return differences(old, new) + cpu_family_verdict(old.get("instruction_set"), new.get("instruction_set"))
+            return differences(old, new) + cpu_family_verdict(old, new)
     return []
 
 
-def cpu_family_verdict(recorded: str | None, current: str | None) -> list[str]:
-    """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not); elsewhere, only results within
-    the training-seed noise (docs/reproducibility.md)."""
-    if recorded is None or current is None or recorded == current:
+def cpu_family_verdict(recorded: dict, current: dict) -> list[str]:
+    """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not) whose L1 data caches are
+    the same size (Eigen blocks TensorFlow's longer sums by it); elsewhere, only results within the
+    training-seed noise (docs/reproducibility.md)."""
+    family = lambda record: (record.get("instruction_set"), record.get("l1_data_cache"))  # noqa: E731
+    if None in family(recorded) or None in family(current) or family(recorded) == family(current):
         return []
-    promised = all(s in PROMISED_INSTRUCTION_SETS for s in (recorded, current))
-    if promised:
-        return [f"CPU family {recorded} -> {current}: the same bits are promised across these; an output that differs is a bug, please report it"]
-    return [f"CPU family {recorded} -> {current}: the same bits are not promised here, only results within the training-seed noise (docs/comparing.md)"]
+    (old_set, old_l1), (new_set, new_l1) = family(recorded), family(current)
+    change = f"CPU family {old_set}, L1d {old_l1} -> {new_set}, L1d {new_l1}"
+    if old_l1 == new_l1 and all(s in PROMISED_INSTRUCTION_SETS for s in (old_set, new_set)):
+        return [f"{change}: the same bits are promised across these; an output that differs is a bug, please report it"]
+    return [f"{change}: the same bits are not promised here, only results within the training-seed noise (docs/comparing.md)"]
 
 
 def check(rev: str, tolerance: float) -> DriftReport:

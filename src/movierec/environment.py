@@ -17,24 +17,31 @@ import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 BLAS_THREADS = 1
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 ONEDNN_ISA_VAR, ONEDNN_ISA = "ONEDNN_MAX_CPU_ISA", "AVX2"
+# TensorFlow's matrix products in Eigen's own compiled kernels, not oneDNN's: oneDNN's sgemm splits a
+# product over as many threads as its size over the L2 cache per core allows (and the physical core
+# count), so AMD Zen 3 and Zen 4 summed the same products in other orders (benchmarks/results/cpu_kernels.md).
+TF_KERNEL_ENV = {"TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "false", "TF_ENABLE_ONEDNN_OPTS": "0"}
 PROMISED_INSTRUCTION_SETS = ("x86-64 AVX2", "x86-64 AVX-512")  # `instruction_set()`s that give the same bits
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "tensorflow", "keras", "dvc", "dvclive")
 
 
 def pin_kernels(n: int = BLAS_THREADS) -> None:
-    """One BLAS/OpenMP thread, and oneDNN's kernels capped at AVX2, for this process and its children.
+    """One BLAS/OpenMP thread, TensorFlow's products in Eigen's kernels and oneDNN capped at AVX2, for
+    this process and its children.
 
-    The thread count makes results independent of the machine's core count; the cap, of whether its
-    CPU has AVX-512 (oneDNN picks its kernels, and so its summation order, from the instruction set;
-    AVX2 is what every x86-64 CPU since 2013 has). The environment variables cover libraries loaded
-    later (they read them once, at load); threadpoolctl covers those already loaded. Measured cost:
-    docs/reproducibility.md.
+    The thread count makes results independent of the machine's core count. oneDNN picks its kernels,
+    their summation order and its thread split from the CPU (instruction set, cache sizes, cores), so
+    TensorFlow is kept off it (TF_KERNEL_ENV), and whatever still calls it gets AVX2's kernels, what every
+    x86-64 CPU since 2013 has. The environment variables cover libraries loaded later (they read them
+    once, at load); threadpoolctl covers those already loaded. Measured cost: docs/reproducibility.md.
     """
     os.environ[ONEDNN_ISA_VAR] = ONEDNN_ISA
+    os.environ.update(TF_KERNEL_ENV)
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(n)
     if "numpy" in sys.modules:
@@ -71,6 +78,18 @@ def instruction_set() -> str:
     return "x86-64 AVX2" if "avx2" in flags and "fma" in flags else "x86-64 without AVX2"
 
 
+def l1_data_cache() -> str | None:
+    """The first core's level-1 data cache size as the kernel reports it ("32K"): Eigen sizes the blocks
+    of TensorFlow's matrix products by it, and a sum longer than one block is added block by block."""
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if (index / "level").read_text().strip() == "1" and (index / "type").read_text().strip() == "Data":
+                return (index / "size").read_text().strip()
+        except OSError:
+            continue
+    return None
+
+
 def environment_record(tf_threads: int | None = None) -> dict:
     """Versions, BLAS build and thread counts, and the CPU: what can change floating-point results."""
     from threadpoolctl import threadpool_info
@@ -90,6 +109,7 @@ def environment_record(tf_threads: int | None = None) -> dict:
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu": cpu_model(),
         "instruction_set": instruction_set(),
+        "l1_data_cache": l1_data_cache(),
         "onednn_max_cpu_isa": os.environ.get(ONEDNN_ISA_VAR),
         "cpu_count": os.cpu_count(),
         "packages": {name: version(name) for name in PACKAGES},
