@@ -132,13 +132,15 @@ def environment_differences(rev: str) -> list[str]:
 def cpu_family_verdict(recorded: dict, current: dict) -> list[str]:
     """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not) whose L1 data caches are
     the same size (Eigen blocks TensorFlow's longer sums by it); elsewhere, only results within the
-    training-seed noise (docs/reproducibility.md)."""
-    family = lambda record: (record.get("instruction_set"), record.get("l1_data_cache"))  # noqa: E731
-    if None in family(recorded) or None in family(current) or family(recorded) == family(current):
+    training-seed noise (docs/reproducibility.md). An L1d not recorded (older records, or a system that
+    does not tell) is judged by the instruction set alone."""
+    sets = recorded.get("instruction_set"), current.get("instruction_set")
+    l1s = recorded.get("l1_data_cache"), current.get("l1_data_cache")
+    l1_differs = None not in l1s and l1s[0] != l1s[1]
+    if None in sets or (sets[0] == sets[1] and not l1_differs):
         return []
-    (old_set, old_l1), (new_set, new_l1) = family(recorded), family(current)
-    change = f"CPU family {old_set}, L1d {old_l1} -> {new_set}, L1d {new_l1}"
-    if old_l1 == new_l1 and all(s in PROMISED_INSTRUCTION_SETS for s in (old_set, new_set)):
+    change = f"CPU family {sets[0]}, L1d {l1s[0] or 'unknown'} -> {sets[1]}, L1d {l1s[1] or 'unknown'}"
+    if not l1_differs and all(s in PROMISED_INSTRUCTION_SETS for s in sets):
         return [f"{change}: the same bits are promised across these; an output that differs is a bug, please report it"]
     return [f"{change}: the same bits are not promised here, only results within the training-seed noise (docs/comparing.md)"]
 
