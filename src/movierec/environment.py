@@ -4,11 +4,11 @@ Three things change the bits of a float computation without changing the code: t
 a library splits its work over (BLAS sums in a different order), the kernels a library picks for the
 CPU at run time, and the library versions. The first two we fix: every command pins BLAS/OpenMP to one
 thread and TensorFlow to a thread count from params (`train.threads`) instead of the machine's core
-count, and caps oneDNN, TensorFlow's CPU kernels, at AVX2 (`pin_kernels`); NumPy's own products and
-factorisations go through portable_linalg.py, whose results do not depend on BLAS's kernels. The
-third we record: the stages whose results depend on floating-point libraries write
-`environment_record()` next to their outputs (git-tracked, not a DVC metric), so `movierec
-check-drift` can say which difference can explain a drift.
+count, runs TensorFlow's products in Eigen's kernels rather than oneDNN's and caps oneDNN at AVX2
+(`pin_kernels`); NumPy's own products and factorisations go through portable_linalg.py, whose results
+do not depend on BLAS's kernels. The third we record: the stages whose results depend on
+floating-point libraries write `environment_record()` next to their outputs (git-tracked, not a DVC
+metric), so `movierec check-drift` can say which difference can explain a drift.
 """
 
 from __future__ import annotations
