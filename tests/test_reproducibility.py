@@ -79,7 +79,15 @@ for variant in sys.argv[2:]:
 """
 
 
-def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -> dict[str, str]:
+def _ready_to_train(make_project, variants):
+    root, env = make_project(only=variants)
+    for stage in ("download", "prepare", "embed", "align"):
+        run(["movierec", stage], root, env)
+    return root, env
+
+
+def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -> tuple[dict[str, str], int]:
+    """Each predictions file's hash, and how many oneDNN primitives ran (counted with ONEDNN_VERBOSE=1 in extra_env)."""
     from movierec.environment import TF_KERNEL_ENV
 
     caller_env = {**os.environ, **env}
@@ -92,19 +100,17 @@ def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -
     )
     assert result.returncode == 0, result.stderr[-3000:]
     hashes = dict(line.split() for line in result.stdout.splitlines() if line.split() and line.split()[0] in variants)
-    return {**hashes, "onednn_calls": str(result.stdout.count("onednn_verbose,v1,primitive,exec"))}
+    return hashes, result.stdout.count("onednn_verbose,v1,primitive,exec")
 
 
 def test_no_onednn_kernel_runs_in_a_fit_or_its_lists(make_project):
     """oneDNN splits a product over threads by the CPU's L2 cache per core and its core count (AMD Zen 3
     and Zen 4 trained to other bits), so TensorFlow runs its products in Eigen's kernels: with oneDNN's
     log on, a fit and its lists call none of oneDNN's primitives; left to TensorFlow's defaults they do."""
-    root, env = make_project(only=("collab",))
-    for stage in ("download", "prepare", "embed", "align"):
-        run(["movierec", stage], root, env)
+    root, env = _ready_to_train(make_project, ("collab",))
     verbose = {"ONEDNN_VERBOSE": "1"}
-    assert _fit_and_rank(root, env, "ALL", "project", ("collab",), verbose)["onednn_calls"] == "0"
-    assert int(_fit_and_rank(root, env, "ALL", "caller", ("collab",), verbose)["onednn_calls"]) > 0
+    assert _fit_and_rank(root, env, "ALL", "project", ("collab",), verbose)[1] == 0
+    assert _fit_and_rank(root, env, "ALL", "caller", ("collab",), verbose)[1] > 0
 
 
 def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_could_use(make_project):
@@ -112,13 +118,11 @@ def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_
     (TensorFlow off oneDNN, oneDNN capped at AVX2) a fit and its lists do not change when the caller's
     environment caps it otherwise (SSE4.1 stands in for an older kernel family, "ALL" for this machine's
     best). Left to TensorFlow's defaults the same two settings give other bits, so this test can fail."""
-    root, env = make_project(only=("collab", "mf_content", "dae"))
-    for stage in ("download", "prepare", "embed", "align"):
-        run(["movierec", stage], root, env)
     variants = ("collab", "mf_content", "dae")
-    capped = [_fit_and_rank(root, env, isa, "project", variants) for isa in ("ALL", "SSE41")]
+    root, env = _ready_to_train(make_project, variants)
+    capped = [_fit_and_rank(root, env, isa, "project", variants)[0] for isa in ("ALL", "SSE41")]
     assert capped[0] == capped[1]
-    uncapped = [_fit_and_rank(root, env, isa, "caller", ("collab",)) for isa in ("ALL", "SSE41")]
+    uncapped = [_fit_and_rank(root, env, isa, "caller", ("collab",))[0] for isa in ("ALL", "SSE41")]
     assert uncapped[0] != uncapped[1]
 
 
