@@ -72,6 +72,22 @@ def test_mf_predicts_mean_plus_biases_plus_dot_and_reloads(tmp_path, with_conten
     np.testing.assert_allclose(again.predict([u, m], verbose=0), net.predict([u, m], verbose=0))
 
 
+@pytest.mark.parametrize("variant, join", [("collab", "concat"), ("collab", "product"), ("hybrid", "concat")])
+def test_the_traced_lists_score_the_same_bits_as_the_eager_model(variant, join):
+    """The pair models' lists are scored in a traced graph (scoring.traced_predictor), their test pairs
+    eagerly (keras_predictor): both must give each pair the same bits, in blocks of any size."""
+    from movierec.scoring import keras_predictor, traced_predictor
+
+    keras.utils.set_random_seed(3)
+    n_users, n_movies = 23, 611
+    content = np.random.default_rng(0).normal(size=(n_movies, 20)).astype(np.float32)
+    net = build(PARAMS.variants[variant], ModelParams(join=join, embedding_size=8, l2=0.0), n_users=n_users, n_movies=n_movies, content=content)
+    users, movies = np.repeat(np.arange(n_users), n_movies), np.tile(np.arange(n_movies), n_users)  # 14,053 pairs: blocks of 8,192 and 65,536 differ
+    eager, traced = keras_predictor(net)(users, movies), traced_predictor(net)(users, movies)
+    assert traced.dtype == eager.dtype == np.float32 and traced.shape == (n_users * n_movies,)
+    np.testing.assert_array_equal(traced, eager)
+
+
 def test_movie_vectors_are_the_learned_movie_embedding():
     net = build(COLLAB, ModelParams(join="product", embedding_size=5, l2=0.0), n_users=3, n_movies=7, rating_range=(0.5, 5.0))
     learned = collab.movie_vectors(net, COLLAB.settings, None)

@@ -81,7 +81,11 @@ def nearest(
     unit, nonzero = _unit_vectors(vectors)
     if not nonzero[index]:
         raise MovierecError("this movie has no vector in this space (all zeros, e.g. no content); try the learned space")
-    sims = portable_linalg.matmul(unit, unit[index][:, None])[:, 0]
+    return _best_matches(portable_linalg.matmul(unit, unit[index][:, None])[:, 0], nonzero, index, k, exclude_zero, candidates)
+
+
+def _best_matches(sims: np.ndarray, nonzero: np.ndarray, index: int, k: int, exclude_zero: bool = True, candidates: np.ndarray | None = None):
+    """`nearest`'s choice among one query's cosine similarities `sims` to every row."""
     keep = nonzero.copy() if exclude_zero else np.ones(len(sims), dtype=bool)
     if candidates is not None:
         keep &= candidates
@@ -420,14 +424,16 @@ def neighbours_table(
     `movies_df` rows are in encoder order (row m describes vector m).
     """
     titles = movies_df["title"].to_numpy()
-    _, nonzero = _unit_vectors(vectors)
-    table = {}
+    unit, nonzero = _unit_vectors(vectors)
+    found = {}  # query title -> its row, for the queries the data has with a vector
     for query in queries:
         rows = np.flatnonzero(titles == query)
         if len(rows) and nonzero[rows[0]]:
-            idx, _ = nearest(vectors, int(rows[0]), k)
-            table[query] = [str(titles[i]) for i in idx]
-    return table
+            found[query] = int(rows[0])
+    if not found:
+        return {}
+    sims = portable_linalg.matmul(unit, unit[list(found.values())].T)  # one pass for every query: each column as `nearest` computes it
+    return {query: [str(titles[i]) for i in _best_matches(sims[:, column], nonzero, row, k)[0]] for column, (query, row) in enumerate(found.items())}
 
 
 # ---------------------------------------------------------------- the stage
