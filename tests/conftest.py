@@ -24,6 +24,14 @@ TINY_PARAMS = {
 }
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end and real-data tests first (a stable sort: files keep their order within each
+    group). They take up to minutes each; pytest-xdist hands the two processes one test at a time
+    (pyproject.toml), so started first they overlap with each other and with the quick ones instead of
+    leaving one process to finish them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None and item.get_closest_marker("slow") is None)
+
+
 def deep_update(base: dict, override: dict) -> dict:
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -110,6 +110,7 @@ def _test_rmse(root, variant):
     return json.loads((root / "metrics" / "eval" / f"{variant}.json").read_text())["rmse"]
 
 
+@pytest.mark.e2e
 def test_two_local_workers_match_one_and_only_the_chief_writes(prepared_project, tmp_path):
     single = tmp_path / "single"
     shutil.copytree(prepared_project, single)
@@ -138,6 +139,7 @@ def test_two_local_workers_match_one_and_only_the_chief_writes(prepared_project,
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp_path):
     """On a cluster every host runs the train stage in its own checkout with its own TF_CONFIG (no
     launcher): the chief's folder gets the outputs, the other's stays as it was."""
@@ -159,6 +161,7 @@ def test_a_non_chief_worker_writes_nothing_into_its_folder(prepared_project, tmp
     assert _outputs(other) == before
 
 
+@pytest.mark.e2e
 def test_a_worker_killed_mid_run_fails_the_run_with_one_line_and_no_outputs(prepared_project):
     params = prepared_project / "params.yaml"  # as `dvc exp run -S train.distribute=multi_worker -S train.workers=2` sets them
     _set_train(params, epochs=200, distribute="multi_worker", workers=2)
@@ -216,6 +219,7 @@ def test_mirrored_on_the_cpu_matches_the_default(movielens, tmp_path):
     assert rmse["none"] < 2.0 and abs(rmse["none"] - rmse["mirrored"]) < 5e-3, rmse
 
 
+@pytest.mark.e2e
 def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(prepared_project):
     """No launcher watches the workers on a real cluster: the chief itself must notice and stop."""
     params = prepared_project / "params.yaml"
@@ -239,6 +243,7 @@ def test_on_a_cluster_a_dead_peer_stops_the_chief_with_one_line_and_no_outputs(p
     assert not [p for p in (prepared_project / "metrics").rglob("*") if "train" in p.parts and (p.is_file() or p.name.endswith(".tmp"))]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_launcher_stops_its_workers_and_leaves_no_outputs(prepared_project, sig):
     """What `dvc repro` being interrupted, or killed, does to a launched run: no orphan worker

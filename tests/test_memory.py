@@ -102,6 +102,7 @@ def peak_mb(args, root) -> tuple[float, str]:
     return int(last.split()[1]) / 1024, "\n".join(output)
 
 
+@pytest.mark.e2e
 def test_no_stage_after_train_allocates_users_by_movies(big_project):
     root, prepared, listed = big_project
     assert N_USERS * N_MOVIES * 4 / 2**20 > 6 * CAP_MB  # a dense float32 matrix alone is far above the cap

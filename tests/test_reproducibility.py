@@ -52,6 +52,7 @@ def _run_stages(root, env, threads: int, one_core: bool) -> dict[str, str]:
     return digests
 
 
+@pytest.mark.e2e
 def test_every_stage_gives_the_same_bits_on_one_core_and_on_two_threads(make_project):
     root, env = make_project(only=("collab",))
     run(["movierec", "download"], root, env)
@@ -103,6 +104,7 @@ def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -
     return hashes, result.stdout.count("onednn_verbose,v1,primitive,exec")
 
 
+@pytest.mark.e2e
 def test_no_onednn_kernel_runs_in_a_fit_or_its_lists(make_project):
     """oneDNN splits a product over threads by the CPU's L2 cache per core and its core count (AMD Zen 3
     and Zen 4 trained to other bits), so TensorFlow runs its products in Eigen's kernels: with oneDNN's
@@ -113,6 +115,7 @@ def test_no_onednn_kernel_runs_in_a_fit_or_its_lists(make_project):
     assert _fit_and_rank(root, env, "ALL", "caller", ("collab",), verbose)[1] > 0
 
 
+@pytest.mark.e2e
 def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_could_use(make_project):
     """Another CPU (AVX2 only, or AVX-512) makes oneDNN pick other kernels; with the stages' own settings
     (TensorFlow off oneDNN, oneDNN capped at AVX2) a fit and its lists do not change when the caller's
@@ -126,6 +129,7 @@ def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_
     assert uncapped[0] != uncapped[1]
 
 
+@pytest.mark.e2e
 def test_numpy_code_paths_for_other_cpus_change_no_output(make_project):
     """NumPy picks AVX-512, AVX2 or baseline code for its loops and transcendental functions at run time
     (its AVX-512 log1p and log2 round some inputs otherwise); every stage outside TensorFlow gives the

@@ -67,6 +67,7 @@ def _trials(study: str) -> list[tuple]:
     return [(t.user_attrs["values"], t.value) for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials]
 
 
+@pytest.mark.e2e
 def test_the_search_finds_the_planted_optimum_within_its_budget(project, capfd):
     lines = []
     best = _tune("planted", None, lines=lines)
@@ -81,6 +82,7 @@ def test_the_search_finds_the_planted_optimum_within_its_budget(project, capfd):
     assert "Epoch" not in capfd.readouterr().out  # a line per trial, not the fits' epoch lines
 
 
+@pytest.mark.e2e
 def test_the_test_split_is_never_read_and_the_same_seed_gives_the_same_trials(project):
     clean = {target: _tune(target, 3, f"{target}-clean.db") for target in ("planted", "ease", "time_bias")}
     rng = np.random.default_rng(1)
@@ -95,6 +97,7 @@ def test_the_test_split_is_never_read_and_the_same_seed_gives_the_same_trials(pr
         assert _trials(f"{target}-poisoned.db") == _trials(f"{target}-clean.db")  # every trial, bit for bit
 
 
+@pytest.mark.e2e
 def test_a_resumed_study_continues_from_its_stored_trials(project):
     _tune("ease", 2)
     first = _trials("study.db")
