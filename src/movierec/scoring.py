@@ -165,8 +165,8 @@ def traced_predictor(model, batch_size: int = 8192):
     lists score, every user x movie pair. Called eagerly, `hybrid`'s lists spent most of their time in
     Python and in copying 65,536-pair blocks of 400-wide inputs through memory; traced, on 8,192-pair
     blocks, they take less than half as long. For `collab` and `hybrid` the bits equal the eager
-    call's (tests/test_scoring.py); not for `mf`, whose graph grappler's constant folding rounds
-    otherwise, so its test pairs stay with `keras_predictor`."""
+    call's (tests/test_models.py); not for `mf`, whose graph TensorFlow's constant folding rounds
+    otherwise: so the test pairs, whatever the model, stay with `keras_predictor`."""
     import tensorflow as tf
 
     pairs = tf.TensorSpec((None, 1), tf.int32)
