@@ -24,6 +24,7 @@ from movierec.environment import pin_kernels
 from movierec.paths import CONTENT_MATRIX, METRICS_DIR, PREPARED_DIR, recipe
 from movierec.prepare import load_prepared
 from movierec.quiet import import_tensorflow
+from movierec.scoring import clip_ratings
 from movierec.training import regime
 
 
@@ -42,8 +43,8 @@ def main() -> None:
     _, held_rows = regime.carve_rows(len(prepared.train), r.train.validation_fraction, r.train.seed)
     carve = prepared.carve(held_rows)
     epochs = json.loads((METRICS_DIR / "timing" / f"{args.variant}.json").read_text())["best_epoch"]
-    low, high = r.rating_range
     print(f"{args.variant}: {len(carve.train)} carve rows, {len(carve.test)} held out, {epochs} epochs per fit")
+    rmse = lambda p: float(np.sqrt(np.mean((p - carve.test.rating) ** 2)))  # noqa: E731
     fits = []
     for seed in args.seeds:
         t = dataclasses.replace(r.train, early_stopping_patience=0, epochs=epochs, seed=seed, refit=False)
@@ -53,8 +54,7 @@ def main() -> None:
         predicted = np.asarray(r.architecture.predictor(fit.model)(carve.test.user, carve.test.movie), dtype=np.float64)
         if fit.time_terms is not None:
             predicted = predicted + fit.time_terms.predict_rows(carve.test)
-        fits.append(np.clip(predicted, low, high))
-        rmse = lambda p: float(np.sqrt(np.mean((p - carve.test.rating) ** 2)))  # noqa: E731
+        fits.append(clip_ratings(predicted, r.rating_range))
         print(f"seed {seed:>3}: its fit {rmse(fits[-1]):.4f}; mean of the {len(fits)} fits so far {rmse(np.mean(fits, axis=0)):.4f}", flush=True)
 
 
