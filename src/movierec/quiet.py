@@ -6,6 +6,12 @@ only way to keep a one-line error one line is to point fd 2 elsewhere while TF s
 TF's thread pools are created by its first op (device discovery here) and take the machine's core
 count unless told otherwise; how work is split over threads changes float rounding, so a fixed
 `threads` (params: `train.threads`) makes results the same on any number of cores.
+
+Keras 3 imports, at start-up and only if installed, libraries for features the pipeline never uses:
+scikit-learn (its estimator wrappers), matplotlib (image galleries), IPython (notebook display) and
+pandas (DataFrame inputs). That is about 2 s of each TensorFlow stage's start, so they are hidden
+while TensorFlow starts; Keras guards each import and leaves the feature off. The code that needs
+them imports them itself, later, as usual.
 """
 
 from __future__ import annotations
@@ -28,6 +34,22 @@ def silenced_stderr():
         os.close(devnull)
 
 
+KERAS_EXTRAS = ("sklearn", "matplotlib", "IPython", "pandas")
+
+
+@contextlib.contextmanager
+def hidden(modules):
+    """`import m` raises ImportError inside the block for each of `modules` not yet imported."""
+    absent = [m for m in modules if m not in sys.modules]
+    sys.modules.update(dict.fromkeys(absent))
+    try:
+        yield
+    finally:
+        for m in absent:
+            if sys.modules.get(m, ...) is None:
+                del sys.modules[m]
+
+
 def import_tensorflow(threads: int | None = None, start_runtime=None):
     """TensorFlow, imported quietly, with `threads` intra- and inter-op threads. `start_runtime()`, if
     given, is called instead of the device discovery that otherwise starts the runtime here
@@ -35,7 +57,7 @@ def import_tensorflow(threads: int | None = None, start_runtime=None):
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with silenced_stderr():
+    with silenced_stderr(), hidden(KERAS_EXTRAS):
         import tensorflow as tf
 
         if threads is not None:

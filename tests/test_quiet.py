@@ -1,0 +1,35 @@
+"""TensorFlow starts without the libraries Keras would import for features the pipeline never uses,
+and those libraries import normally afterwards."""
+
+import subprocess
+import sys
+
+import pytest
+
+from movierec.quiet import hidden
+
+
+def test_a_hidden_module_cannot_be_imported_inside_the_block_and_can_after():
+    name = "movierec_not_a_module_yet"
+    with hidden([name]), pytest.raises(ImportError):
+        __import__(name)
+    assert name not in sys.modules  # nothing left behind: a real import would be tried again
+
+
+def test_an_already_imported_module_is_left_alone():
+    with hidden(["json"]):
+        import json
+    assert json.dumps([1]) == "[1]"
+
+
+def test_tensorflow_starts_without_the_keras_extras_and_they_import_afterwards():
+    script = (
+        "import sys; from movierec.quiet import import_tensorflow, KERAS_EXTRAS\n"
+        "tf = import_tensorflow(threads=1)\n"
+        "print(sorted(m for m in KERAS_EXTRAS if m in sys.modules))\n"
+        "import keras, pandas, sklearn.manifold, matplotlib.pyplot\n"
+        "print(float(keras.layers.Dense(1, kernel_initializer='ones')(tf.ones((1, 2)))[0, 0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]", f"imported while TensorFlow started: {out[0]}"
+    assert out[1] == "2.0"
