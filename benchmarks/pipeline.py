@@ -63,7 +63,7 @@ def reproduce(repo: Path) -> tuple[float, str]:
     subprocess.run(["dvc", "repro", "--quiet"], cwd=repo, check=True, capture_output=True, env=own_code(repo))
     wall = time.perf_counter() - start
     drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True, env=own_code(repo))
-    verdict = (drift.stdout.strip() or drift.stderr.strip()).splitlines()[:1] or ["no verdict"]
+    verdict = (drift.stdout.strip() or drift.stderr.strip().removeprefix("Error: ")).splitlines()[:1] or ["no verdict"]
     return wall, verdict[0].split(": ", 1)[0]  # "N metric(s) drifted beyond 0.0", without the N names
 
 
