@@ -45,6 +45,16 @@ def rng():
     return np.random.default_rng(7)
 
 
+def test_scaling_by_a_power_of_two_gives_ldexps_bits_at_every_scale(rng):
+    """The multiplication that replaces np.ldexp rounds as it does, down to subnormal results and past
+    the ends of float64's range (where it hands over to np.ldexp itself)."""
+    x = rng.standard_normal((50, 40)) * np.exp2(rng.integers(-60, 60, (50, 40)))
+    for k in (0, 26, -26, -1000, -1070, 1000, -1100, 1100):
+        exponents = k + rng.integers(-30, 30, (50, 1))
+        np.testing.assert_array_equal(portable_linalg._times_power_of_two(x, exponents), np.ldexp(x, exponents))
+    assert np.any(np.ldexp(x, -1070 + np.zeros((50, 1), dtype=int)) != 0)  # the subnormal range was reached
+
+
 def test_a_plain_product_changes_with_the_summation_order(rng):
     """What the rest guards against: the same product summed in another order gives other bits."""
     a, b = rng.standard_normal((40, 500)), rng.standard_normal((500, 30))
