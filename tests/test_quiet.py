@@ -33,3 +33,35 @@ def test_tensorflow_starts_without_the_keras_extras_and_they_import_afterwards()
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]", f"imported while TensorFlow started: {out[0]}"
     assert out[1] == "2.0"
+
+
+HEAPS_AFTER_FOUR_THREADS = """
+import ctypes, sys, tempfile, threading
+from movierec.quiet import one_malloc_arena
+if sys.argv[1] == "one":
+    one_malloc_arena()
+def allocate():
+    [bytearray(4096) for _ in range(100)]  # past Python's small-object pool: malloc itself
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile(suffix=".xml") as report:
+    handle = ctypes.c_void_p(libc.fopen(report.name.encode(), b"w"))
+    libc.malloc_info(0, handle)
+    libc.fclose(handle)
+    print(open(report.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's per-thread heaps are what is limited")
+def test_threads_share_one_malloc_heap_after_one_malloc_arena():
+    def heaps(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", HEAPS_AFTER_FOUR_THREADS, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    assert heaps("default") > 1  # glibc's default: the threads took heaps of their own
+    assert heaps("one") == 1
