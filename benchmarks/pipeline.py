@@ -78,8 +78,11 @@ def command_seconds(log: str) -> list[float]:
 def reproduce(repo: Path) -> tuple[float, str]:
     """(seconds of `dvc repro` from an empty cache, check-drift's verdict and where the time went) in `repo`."""
     start = time.perf_counter()
-    log = subprocess.run(["dvc", "repro", "--verbose"], cwd=repo, check=True, capture_output=True, text=True, env=own_code(repo)).stdout
-    wall = time.perf_counter() - start
+    run = subprocess.run(["dvc", "repro", "--verbose"], cwd=repo, capture_output=True, text=True, env=own_code(repo))
+    wall, log = time.perf_counter() - start, run.stdout
+    if run.returncode:
+        errors = [line for line in (run.stderr + log).splitlines() if "ERROR" in line or line.startswith("Error:")]
+        sys.exit(f"dvc repro failed in {repo}: {(errors or ['see its log'])[-1].strip()}")
     commands = command_seconds(log)
     split = f"{sum(commands):.1f} s in {len(commands)} stage commands, {wall - sum(commands):.1f} s in DVC itself"
     drift = subprocess.run(["movierec", "check-drift", "--tolerance", "0"], cwd=repo, capture_output=True, text=True, env=own_code(repo))
@@ -95,6 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     if not os.environ.get("MOVIEREC_DATA_MIRROR"):
         sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
+    os.environ["MOVIEREC_DATA_MIRROR"] = str(Path(os.environ["MOVIEREC_DATA_MIRROR"]).resolve())  # the clones run elsewhere
 
     walls, in_epochs, against = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
