@@ -14,9 +14,9 @@ while TensorFlow starts; Keras guards each import and leaves the feature off. Th
 them imports them itself, later, as usual.
 
 TensorFlow's threads allocate from one malloc heap (`one_malloc_arena`), not glibc's default of a
-heap per thread: a training step's tensors are then freed into the heap they came from and reused,
-where separate heaps each kept their freed pages. train@dae peaked at 1.6-1.7 GB with the default,
-1.1-1.2 GB with one heap, on a 2-core Zen 3; no stage got slower (docs/speed.md).
+heap per thread: each heap kept the pages its thread's freed tensors left, and the next step's
+tensors, allocated on another pool thread, came from another heap. train@dae peaked at 1.6-1.8 GB
+with the default and about 1.1 GB with one heap on a 2-core Zen 3; the fits got faster (docs/speed.md).
 """
 
 from __future__ import annotations
