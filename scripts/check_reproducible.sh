@@ -8,6 +8,10 @@
 set -euo pipefail
 tolerance="${1:-1e-4}"
 repo="$(git rev-parse --show-toplevel)"
+if [ -n "${MOVIEREC_DATA_MIRROR:-}" ]; then  # the clone runs elsewhere: a relative mirror must not move with it
+  MOVIEREC_DATA_MIRROR="$(cd "$MOVIEREC_DATA_MIRROR" && pwd)"
+  export MOVIEREC_DATA_MIRROR
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone --quiet "$repo" "$work/repo"
