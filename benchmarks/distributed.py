@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from clones import ROOT, clone, require_mirror
 ML_32M = (200_948, 87_585)
 
 
@@ -100,14 +99,13 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["collab", "mf_content"])
     ap.add_argument("--epochs", type=int, help="cap every variant's epochs (a quick check; figures then differ)")
     args = ap.parse_args()
-    if not os.environ.get("MOVIEREC_DATA_MIRROR"):
-        sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
+    require_mirror()
     sys.path.insert(0, str(ROOT / "src"))
     from movierec.params.project import load_params
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
+        clone(repo)
         if args.epochs:
             cap_epochs(repo / "params.yaml", args.epochs)
         subprocess.run(["dvc", "repro", "--quiet", "align"], cwd=repo, check=True, capture_output=True)

@@ -26,7 +26,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from clones import clone, require_mirror
+
 PEAK_RSS = (
     "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
@@ -46,12 +47,6 @@ start = time.perf_counter()
 model.fit(x, y, batch_size=32, epochs=1, verbose=0)
 print(time.perf_counter() - start)
 """
-
-
-def clone(target: Path, rev: str = "HEAD") -> Path:
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
-    subprocess.run(["git", "checkout", "--quiet", rev], cwd=target, check=True)
-    return target
 
 
 def own_code(repo: Path) -> dict:
@@ -96,9 +91,7 @@ def main() -> None:
     ap.add_argument("--against", metavar="REV", help="also reproduce REV in each run, alternating, and print HEAD / REV")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-stage peak memory table")
     args = ap.parse_args()
-    if not os.environ.get("MOVIEREC_DATA_MIRROR"):
-        sys.exit("set MOVIEREC_DATA_MIRROR to a folder holding ml-latest-small.zip")
-    os.environ["MOVIEREC_DATA_MIRROR"] = str(Path(os.environ["MOVIEREC_DATA_MIRROR"]).resolve())  # the clones run elsewhere
+    require_mirror()
 
     walls, in_epochs, against = [], [], []
     with tempfile.TemporaryDirectory() as tmp:

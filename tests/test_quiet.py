@@ -1,6 +1,7 @@
 """TensorFlow starts without the libraries Keras would import for features the pipeline never uses,
 and those libraries import normally afterwards."""
 
+import platform
 import subprocess
 import sys
 
@@ -57,7 +58,7 @@ with tempfile.NamedTemporaryFile(suffix=".xml") as report:
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's per-thread heaps are what is limited")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's per-thread heaps are what is limited")
 def test_threads_share_one_malloc_heap_after_one_malloc_arena():
     def heaps(mode: str) -> int:
         out = subprocess.run([sys.executable, "-c", HEAPS_AFTER_FOUR_THREADS, mode], capture_output=True, text=True, check=True)
