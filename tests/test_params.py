@@ -119,11 +119,22 @@ def test_choosing_a_popularity_prior_needs_the_validation_carve(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
-def test_a_variant_cannot_take_a_baselines_name(tmp_path):
+@pytest.mark.parametrize("name", ["ease", "blend"])
+def test_a_variant_cannot_take_a_baselines_or_the_blends_name(tmp_path, name):
     params = raw()
-    params["variants"]["ease"] = params["variants"].pop("dae")  # its metrics and predictions would overwrite EASE's
+    params["variants"][name] = params["variants"].pop("dae")  # its metrics and predictions would overwrite that model's
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match=r"variants\.ease: the name of a baseline, whose files it would overwrite; rename the variant"):
+    with pytest.raises(ParamsError, match=rf"variants\.{name}: the name of a baseline or of the blend stage's models, whose files it would overwrite"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("variant", ["collab", "dae", "nope"])
+def test_the_blend_names_a_rating_variant_that_stops_early(tmp_path, variant):
+    params = raw()
+    params["blend"]["variant"] = variant  # collab stops after its epochs (no carve), dae ranks
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    expected = "no variant named 'nope'" if variant == "nope" else rf"blend\.variant: '{variant}' must predict ratings and stop early"
+    with pytest.raises(ParamsError, match=expected):
         load_params(tmp_path / "params.yaml")
 
 

@@ -10,6 +10,9 @@ is small: users x top_n at most, never users x movies. Its arrays (`SCHEMA`):
 - `n_params` int64: the model's parameter count;
 - `test_predictions` (n_test,) float32: a rating model's raw prediction for each test pair, in
   data/prepared/test.npz order (clipped to the rating scale where used);
+- `carve_rows` (n_held,) int64 and `carve_predictions` (n_held,) float32: for a rating model with a
+  validation carve, the training rows held out from the model fitted on the carve (data/prepared
+  train order) and that model's predictions of them (with its time terms): the blend stage's weights;
 - `movie_vectors` (n_movies, d) float32: the learned movie representation (explore, similar);
 - the on-demand arrays that score any user (an architecture's `serving`): for matrix factorisation
   `offset`, `user_bias`, `movie_bias`, `user_factors` (rating = offset + user_bias[u] + movie_bias[m]
@@ -35,6 +38,8 @@ SCHEMA = {
     "top_scores": np.float32,
     "n_params": np.int64,
     "test_predictions": np.float32,
+    "carve_rows": np.int64,
+    "carve_predictions": np.float32,
     "movie_vectors": np.float32,
     "offset": np.float32,
     "user_bias": np.float32,

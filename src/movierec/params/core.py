@@ -19,6 +19,7 @@ from movierec.errors import MovierecError, did_you_mean
 
 PARAMS_FILE = "params.yaml"
 BASELINES = ("global_mean", "bias", "time_bias", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
+BLENDED = ("blend", "item_knn")  # the blend stage's models, likewise
 
 
 class ParamsError(MovierecError):

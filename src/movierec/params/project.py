@@ -9,9 +9,9 @@ from pathlib import Path
 
 from movierec.architectures import collab
 from movierec.errors import did_you_mean
-from movierec.params import baselines, compare, core, data, embed, evaluate, prepare, train, tune, variants
+from movierec.params import baselines, blend, compare, core, data, embed, evaluate, prepare, train, tune, variants
 
-BLOCKS = ("profile", "profiles", "data", "prepare", "embed", "model", "train", "evaluate", "compare", "tune", "baselines", "variants")
+BLOCKS = ("profile", "profiles", "data", "prepare", "embed", "model", "train", "evaluate", "compare", "tune", "baselines", "blend", "variants")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Params:
     evaluate: evaluate.EvaluateParams
     compare: compare.CompareParams
     baselines: baselines.BaselineParams
+    blend: blend.BlendParams
     variants: dict[str, variants.Variant]
     tune: tune.TuneParams
 
@@ -59,9 +60,22 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
         evaluate=evaluate.load(raw, source),
         compare=compare.load(raw, source),
         baselines=baselines.load(raw, source),
+        blend=_blend(raw, source),
         variants={name: variants.load(raw, name, source) for name in variants.names(raw, source)},
         tune=_tune(raw, source),
     )
+
+
+def _blend(raw: dict, source: str) -> blend.BlendParams:
+    """`blend`, its variant checked to be one that predicts ratings and stops early (where its weights are learned)."""
+    b = blend.load(raw, source)
+    v = variants.load(raw, b.variant, source)
+    if not v.module.PREDICTS_RATINGS or v.train.early_stopping_patience == 0:
+        raise core.ParamsError(
+            f"{source}: blend.variant: {b.variant!r} must predict ratings and stop early (train.early_stopping_patience > 0), "
+            "since the blend's weights are learned on its validation carve; name such a variant, e.g. mf_content"
+        )
+    return b
 
 
 def _tune(raw: dict, source: str) -> tune.TuneParams:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from movierec import architectures
 from movierec.errors import did_you_mean
 from movierec.params import train as train_block
-from movierec.params.core import BASELINES, PARAMS_FILE, ParamsError, build, section
+from movierec.params.core import BASELINES, BLENDED, PARAMS_FILE, ParamsError, build, section
 from movierec.params.time_terms import TimeTerms
 from movierec.params.train import TrainParams
 
@@ -52,8 +52,8 @@ def load(raw: dict, name: str, source: str = PARAMS_FILE) -> Variant:
     entry = raw["variants"][name]
     if not isinstance(entry, dict):
         raise ParamsError(f"{source}: {where}: expected a mapping of keys, got {type(entry).__name__}")
-    if name in BASELINES:
-        raise ParamsError(f"{source}: {where}: the name of a baseline, whose files it would overwrite; rename the variant")
+    if name in (*BASELINES, *BLENDED):
+        raise ParamsError(f"{source}: {where}: the name of a baseline or of the blend stage's models, whose files it would overwrite; rename the variant")
     arch_name = section(entry, "architecture", f"{source}: {where}")
     available = architectures.available()
     if arch_name not in available:

@@ -21,7 +21,7 @@ def main(args) -> None:
     raw = core.read(args.params)
     e = evaluate_params.load(raw, args.params)
     variant_names = [str(name) for name in core.section(raw, "variants", args.params)]  # only their names: no variant setting is read
-    results = {name: read_evaluation(name) for name in [*variant_names, *core.BASELINES]}
+    results = {name: read_evaluation(name) for name in [*variant_names, *core.BLENDED, *core.BASELINES]}
     missing = [name for name, metrics in results.items() if metrics is None]
     if missing:
         raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")

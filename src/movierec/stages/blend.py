@@ -1,0 +1,50 @@
+"""blend: `blend.variant`'s predicted ratings combined with an item-neighbour model's (`movierec.neighbours`),
+by least squares on the variant's validation carve; both the neighbour model (`item_knn`) and the blend
+are evaluated on the test split like the variants (metrics/eval/<name>.json)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from movierec import blend, per_user, predictions
+from movierec.errors import MovierecError
+from movierec.evaluate import evaluate_ratings, write_evaluation
+from movierec.params import blend as blend_params
+from movierec.params import core
+from movierec.params import data as data_params
+from movierec.params import evaluate as evaluate_params
+from movierec.paths import PREPARED_DIR
+from movierec.prepare import load_prepared
+from movierec.stages import arguments, one_line_errors
+
+
+def main(args) -> None:
+    raw = core.read(args.params)
+    b, e = blend_params.load(raw, args.params), evaluate_params.load(raw, args.params)
+    rating_range = data_params.load(raw, args.params).rating_range
+    source = predictions.path(b.variant)
+    stored = predictions.read(source, "n_params", optional=("test_predictions", "carve_rows", "carve_predictions"))
+    if "carve_predictions" not in stored:
+        raise MovierecError(
+            f"{source}: no predictions of a validation carve to learn the blend's weights on; set blend.variant to a "
+            "rating variant that stops early (train.early_stopping_patience > 0), such as mf_content"
+        )
+    prepared = load_prepared(PREPARED_DIR)
+    result = blend.fit(prepared, stored["carve_rows"], stored["carve_predictions"], stored["test_predictions"], b.neighbours, rating_range)
+    n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
+    catalogue = min(b.neighbours.max_movies or n_movies, n_movies)
+    neighbour_params = 1 + n_users + n_movies + catalogue * (catalogue - 1) // 2  # baseline, and a similarity per movie pair
+    weights = dict(zip((blend.FEATURES[0], b.variant, blend.FEATURES[2]), np.round(result.weights, 6).tolist()))
+    rated = per_user.rating_users(prepared.test.user, e.max_users, e.seed)
+    for name, predicted, extra in (
+        ("item_knn", result.neighbour_test, {"n_params": neighbour_params}),
+        ("blend", result.test, {"n_params": int(stored["n_params"]) + neighbour_params + len(result.weights),
+                                "weights": weights, "carve_rmse": {k: round(v, 6) for k, v in result.carve_rmse.items()}}),
+    ):
+        metrics, sample, errors = evaluate_ratings(predicted, prepared, rating_range, rated)
+        write_evaluation(name, {**metrics, **extra}, sample, None, per_user.table(prepared.user_ids, errors, None))
+
+
+if __name__ == "__main__":
+    with one_line_errors():
+        main(arguments(__doc__))
