@@ -228,6 +228,7 @@ def dae_ablation_table() -> str:
 
 SEED_COLUMNS = (  # (model, metric, header): rating accuracy, then ranking against EASE
     ("mf_content", "rmse", "mf_content RMSE"),
+    ("blend", "rmse", "blend RMSE"),
     ("bias", "rmse", "bias baseline RMSE"),
     ("global_mean", "rmse", "global mean RMSE"),
     ("dae", "ndcg_at_10", "dae NDCG@10"),
@@ -313,7 +314,7 @@ def metrics_diff(rev: str, names: str, note: str | None = None) -> str:
     return f"```\n$ dvc metrics diff {rev} HEAD --md   # {note or names} rows\n" + "\n".join(keep) + "\n```\n"
 
 
-COMPARE_EXAMPLES = (("collab,mf_content", "rmse"), ("collab,hybrid", "rmse"), ("bias,time_bias", "rmse"), ("ease,dae", "ndcg_at_10"))
+COMPARE_EXAMPLES = (("collab,mf_content", "rmse"), ("mf_content,blend", "rmse"), ("collab,hybrid", "rmse"), ("bias,time_bias", "rmse"), ("ease,dae", "ndcg_at_10"))
 
 
 def compare_examples() -> str:

@@ -101,6 +101,10 @@ def _make_project(tmp_path, movielens, mirror, only):
     if only:
         params["variants"] = {name: params["variants"][name] for name in only}
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        if params["blend"]["variant"] not in only:  # nothing to blend: the stage goes, as a user would remove it
+            pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
+            del pipeline["stages"]["blend"]
+            (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     env = {"MOVIEREC_DATA_MIRROR": str(mirror), **GIT_IDENTITY}
     run(["git", "init", "-q", "-b", "main"], root)
     git_commit(root, "init")

@@ -79,7 +79,7 @@ def test_least_squares_matches_lapacks_solution():
     rng = np.random.default_rng(0)
     features = np.column_stack([np.ones(500), rng.normal(3.5, 1, 500), rng.normal(3.5, 1, 500)])
     target = features @ [0.2, 0.7, 0.3] + rng.normal(0, 0.1, 500)
-    np.testing.assert_allclose(blend.least_squares(features, target), np.linalg.lstsq(features, target, rcond=None)[0], rtol=1e-10)
+    np.testing.assert_allclose(blend.least_squares(features, target), np.linalg.lstsq(features, target, rcond=None)[0], rtol=1e-6)  # within its 1e-9 ridge
 
 
 def prepared_with_carve(seed=0):
@@ -119,3 +119,10 @@ def test_a_variant_without_carve_predictions_is_one_line_naming_the_file_and_the
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "data/predictions/collab.npz: no predictions of a validation carve" in err and "blend.variant" in err
+
+
+def test_collinear_predictions_still_get_weights():
+    features = np.column_stack([np.ones(50), np.full(50, 3.0), np.linspace(1, 5, 50)])  # the variant predicts a constant
+    weights = blend.least_squares(features, np.linspace(1, 5, 50))
+    assert np.all(np.isfinite(weights))
+    np.testing.assert_allclose(features @ weights, np.linspace(1, 5, 50), atol=1e-6)

@@ -10,6 +10,7 @@ from movierec import report as figures
 from movierec.atomic import write_text
 from movierec.errors import MovierecError
 from movierec.evaluate import read_evaluation
+from movierec.params import blend as blend_params
 from movierec.params import compare as compare_params
 from movierec.params import core
 from movierec.params import evaluate as evaluate_params
@@ -21,7 +22,8 @@ def main(args) -> None:
     raw = core.read(args.params)
     e = evaluate_params.load(raw, args.params)
     variant_names = [str(name) for name in core.section(raw, "variants", args.params)]  # only their names: no variant setting is read
-    results = {name: read_evaluation(name) for name in [*variant_names, *core.BLENDED, *core.BASELINES]}
+    blended = list(core.BLENDED) if blend_params.load(raw, args.params).variant in variant_names else []  # else no blend stage runs
+    results = {name: read_evaluation(name) for name in [*variant_names, *blended, *core.BASELINES]}
     missing = [name for name, metrics in results.items() if metrics is None]
     if missing:
         raise MovierecError(f"{METRICS_DIR / 'eval' / missing[0]}.json: missing; run `dvc repro` to evaluate every model first")
