@@ -84,10 +84,14 @@ def big_project(tmp_path_factory):
     top_movies, top_scores = scoring.top_k_of_users(score, users, N_MOVIES, rated, e["top_n"])
     test = prepared.test
     test_predictions = 3.5 + user_bias[test.user] + movie_bias[test.movie] + np.einsum("ij,ij->i", user_factors[test.user], movie_vectors[test.movie])
+    carve_rows = np.sort(rng.choice(len(prepared.train), len(prepared.train) // 10, replace=False))
+    held = prepared.train.take(carve_rows)
+    carve_predictions = 3.5 + user_bias[held.user] + movie_bias[held.movie]
     (root / "data" / "predictions").mkdir()
     np.savez(
         root / "data" / "predictions" / "mf_content.npz",
         test_predictions=test_predictions.astype(np.float32),
+        carve_rows=carve_rows.astype(np.int64), carve_predictions=carve_predictions.astype(np.float32),
         top_users=users.astype(np.int32), top_movies=top_movies, top_scores=top_scores, movie_vectors=movie_vectors,
         n_params=np.int64(0), offset=np.float32(3.5), user_bias=user_bias, movie_bias=movie_bias, user_factors=user_factors,
     )
@@ -110,12 +114,14 @@ def test_no_stage_after_train_allocates_users_by_movies(big_project):
     for name, args in {
         "evaluate": ["evaluate", "mf_content"],
         "baselines": ["baselines"],
+        "blend": ["blend"],
         "explore": ["explore", "mf_content"],
     }.items():
         peaks[name], _ = peak_mb(args, root)
     evaluated = json.loads((root / "metrics/eval/mf_content.json").read_text())
     assert evaluated["n_users_evaluated"] == MAX_USERS and evaluated["users_sampled"] is True
     assert json.loads((root / "metrics/eval/most_popular.json").read_text())["n_users_evaluated"] == MAX_USERS
+    assert 0 < json.loads((root / "metrics/eval/blend.json").read_text())["rmse"] < 2
 
     in_list = min(listed)
     not_listed = next(u for u in range(N_USERS) if u not in listed)

@@ -59,6 +59,7 @@ STAGES = {  # stage: (help, takes a VARIANT)
     "evaluate": ("Score VARIANT's predictions on the test split: ratings, ranking and error breakdowns.", True),
     "explore": ("Explore VARIANT's movie vectors: genre coherence, neighbours, a 2-D map, a projector export.", True),
     "baselines": ("Fit and score the global-mean, bias, time-aware bias, most-popular and EASE baselines like the variants.", False),
+    "blend": ("Blend blend.variant's predicted ratings with an item-neighbour model's, weighted on its validation carve.", False),
     "report": ("Write metrics/report.md and its figures: every model side by side.", False),
 }
 

@@ -42,10 +42,9 @@ def predict(train: Split, users: np.ndarray, movies: np.ndarray, n_users: int, n
     rated = scipy.sparse.csr_matrix((residual, (np.asarray(train.user)[inside], column)), shape=shape)
     rated.sum_duplicates()
     rated.sort_indices()
-    ones = rated.copy()
-    ones.data[:] = 1.0
-    squares = rated.multiply(rated).tocsr()
-    by_movie = [m.tocsc() for m in (rated, ones, squares)]
+    ones = scipy.sparse.csr_matrix((np.ones_like(rated.data), rated.indices, rated.indptr), shape=shape)
+    squares = scipy.sparse.csr_matrix((rated.data * rated.data, rated.indices, rated.indptr), shape=shape)
+    by_movie = rated.tocsc()  # a block's columns; its ones and squares are made from them
 
     wanted, wanted_column = catalogue.columns(movies)
     order = np.argsort(wanted_column, kind="stable")
@@ -56,8 +55,10 @@ def predict(train: Split, users: np.ndarray, movies: np.ndarray, n_users: int, n
     for first, start, end in zip(range(0, shape[1], block), starts, ends):
         if start == end:
             continue
-        cols = slice(first, min(first + block, shape[1]))
-        similarity = _similarities(*(m[:, cols].T.tocsr() for m in by_movie), rated, ones, squares, p.shrinkage)
+        block_rated = by_movie[:, first : first + block].T.tocsr()
+        block_ones, block_squares = (scipy.sparse.csr_matrix((values, block_rated.indices, block_rated.indptr), shape=block_rated.shape)
+                                     for values in (np.ones_like(block_rated.data), block_rated.data * block_rated.data))
+        similarity = _similarities(block_rated, block_ones, block_squares, rated, ones, squares, p.shrinkage)
         mine = pairs[start:end]
         estimate[mine] += _neighbourhood(similarity, wanted_column[start:end] - first, users[mine], rated, p.neighbours)
     return estimate
