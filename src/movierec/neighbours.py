@@ -92,8 +92,8 @@ def _neighbourhood(similarity: np.ndarray, rows: np.ndarray, users: np.ndarray, 
         last = max(first + 1, int(np.searchsorted(ends, ends[first] - counts[first] + GATHER, side="right")))
         step = slice(first, last)
         pair = np.repeat(np.arange(last - first), counts[step])
-        at = np.arange(len(pair)) - np.repeat(ends[step] - counts[step] - (ends[first] - counts[first]), counts[step])
-        at += np.repeat(rated.indptr[users[step]], counts[step])
+        offset = np.cumsum(counts[step]) - counts[step]  # where each pair's candidates start in this step
+        at = np.arange(len(pair)) - offset[pair] + rated.indptr[users[step]][pair]  # into the user's rated movies
         weight = similarity[rows[step][pair], rated.indices[at]]
         keep = weight > 0
         pair, weight, residual = pair[keep], weight[keep], rated.data[at[keep]]
