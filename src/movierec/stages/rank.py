@@ -28,7 +28,8 @@ def main(args) -> None:
     tf = import_tensorflow(threads=fit_recipe.train.threads)  # score with the fit's thread count: the same bits
     tf.config.experimental.enable_op_determinism()
     prepared, folder = load_prepared(PREPARED_DIR), fitted.folder(args.variant)
-    grid, chosen, carve = v.popularity_prior, {}, fitted.load_carve(folder)
+    grid, chosen = v.popularity_prior, {}
+    carve = fitted.load_carve(folder) if len(grid) > 1 or v.module.PREDICTS_RATINGS else None  # a ranker with one prior needs none
     if carve is not None:
         carve_model, held = carve
         split = prepared.carve(held)
