@@ -298,7 +298,7 @@ def test_a_teammate_pulls_results_and_experiments_instead_of_training(reproduced
     assert all(r["delta"] == 0 and r["verdict"] == "within noise" for (model, _), r in verdicts.items() if model == "collab")
 
 
-ALL_STAGES = {"download", "prepare", "embed", "align", "baselines", "report"} | {
+ALL_STAGES = {"download", "prepare", "embed", "align", "baselines", "blend", "report"} | {
     f"{stage}@{variant}" for stage in ("recipe", "train", "rank", "evaluate", "explore") for variant in ("collab", "hybrid", "mf_content", "dae")
 }
 
@@ -316,6 +316,7 @@ def test_a_3000_rating_dataset_of_your_own_runs_through_every_stage(project):
     result = run(["dvc", "repro"], root, env)
     assert stages_run(result.stdout) == ALL_STAGES
     assert json.loads((root / "metrics/data.json").read_text())["n_ratings"] == 3000
+    assert 0 < eval_metrics(root, "blend")["rmse"] < 2.5  # its weights learned on the few rows mf_content held out
 
     coherence = json.loads((root / "metrics/explore/collab.json").read_text())
     assert coherence["learned"]["genre_coherence"] is None and "eligible movies" in coherence["learned"]["reason"]
