@@ -133,7 +133,7 @@ def test_the_blend_names_a_rating_variant_that_stops_early(tmp_path, variant):
     params = raw()
     params["blend"]["variant"] = variant  # collab stops after its epochs (no carve), dae ranks
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    expected = "no variant named 'nope'" if variant == "nope" else rf"blend\.variant: '{variant}' must predict ratings and stop early"
+    expected = r"blend\.variant: 'nope' is not a variant; name one of .*mf_content.* that predicts ratings and stops early" if variant == "nope" else rf"blend\.variant: '{variant}' must predict ratings and stop early"
     with pytest.raises(ParamsError, match=expected):
         load_params(tmp_path / "params.yaml")
 

@@ -69,6 +69,12 @@ def parse_params(raw: dict, source: str = core.PARAMS_FILE) -> Params:
 def _blend(raw: dict, source: str) -> blend.BlendParams:
     """`blend`, its variant checked to be one that predicts ratings and stops early (where its weights are learned)."""
     b = blend.load(raw, source)
+    names = variants.names(raw, source)
+    if b.variant not in names:
+        raise core.ParamsError(
+            f"{source}: blend.variant: {b.variant!r} is not a variant{did_you_mean(b.variant, names)}; name one of "
+            f"{', '.join(names)} that predicts ratings and stops early, or remove the blend stage from dvc.yaml"
+        )
     v = variants.load(raw, b.variant, source)
     if not v.module.PREDICTS_RATINGS or v.train.early_stopping_patience == 0:
         raise core.ParamsError(
