@@ -24,3 +24,8 @@ def clone(target: Path, rev: str = "HEAD") -> Path:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
     subprocess.run(["git", "checkout", "--quiet", rev], cwd=target, check=True)
     return target
+
+
+def own_code(repo: Path) -> dict:
+    """The environment that runs a clone's own code, not the installed project's."""
+    return {**os.environ, "PYTHONPATH": str(repo / "src")}

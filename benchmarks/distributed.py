@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clones import ROOT, clone, require_mirror
+from clones import ROOT, clone, own_code, require_mirror
 ML_32M = (200_948, 87_585)
 
 
@@ -68,7 +68,7 @@ def human(n: float) -> str:
 def train(repo: Path, variant: str, workers: int) -> dict:
     extra = ["--workers", str(workers)] if workers > 1 else []
     for cmd in (["movierec", "train", variant, *extra], ["movierec", "rank", variant], ["movierec", "evaluate", variant]):
-        done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+        done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=own_code(repo))
         if done.returncode:
             sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     timing = json.loads((repo / "metrics/timing" / f"{variant}.json").read_text())
@@ -108,7 +108,7 @@ def main() -> None:
         clone(repo)
         if args.epochs:
             cap_epochs(repo / "params.yaml", args.epochs)
-        subprocess.run(["dvc", "repro", "--quiet", "align"], cwd=repo, check=True, capture_output=True)
+        subprocess.run(["dvc", "repro", "--quiet", "align"], cwd=repo, check=True, capture_output=True, env=own_code(repo))
         params = load_params(repo / "params.yaml")
         counts = json.loads((repo / "metrics/data.json").read_text())
         print(f"{'variant':12s} {'workers':>7s} {'samples/s':>10s} {'ratio':>6s} {'test RMSE':>9s} {'diff':>8s}  epochs (best)")

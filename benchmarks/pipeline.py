@@ -16,7 +16,6 @@ more on its own, under a wrapper that reads the child's peak RSS (`resource.getr
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from clones import clone, require_mirror
+from clones import clone, own_code, require_mirror
 
 PEAK_RSS = (
     "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
@@ -47,11 +46,6 @@ start = time.perf_counter()
 model.fit(x, y, batch_size=32, epochs=1, verbose=0)
 print(time.perf_counter() - start)
 """
-
-
-def own_code(repo: Path) -> dict:
-    """The environment that runs a clone's own code, not the installed project's."""
-    return {**os.environ, "PYTHONPATH": str(repo / "src")}
 
 
 def command_seconds(log: str) -> list[float]:
