@@ -16,6 +16,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone --quiet "$repo" "$work/repo"
 cd "$work/repo"
+export PYTHONPATH="$work/repo/src"  # the clone's own code, not the installed project's (which may hold uncommitted edits)
 echo "Reproducing $(git rev-parse --short HEAD) in $work/repo" >&2
 dvc repro --quiet
 movierec check-drift --tolerance "$tolerance"
