@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from movierec import baselines, blend, neighbours, predictions
+from movierec import biases, blend, neighbours, predictions
 from movierec.params.blend import NeighbourParams
 from movierec.prepare import Prepared, Split
 
@@ -24,7 +24,7 @@ def random_ratings(n_users=30, n_movies=25, n=400, seed=0) -> Split:
 
 def reference(train: Split, users, movies, n_users, n_movies, p: NeighbourParams, catalogue=None) -> list[float]:
     """Surprise 1.1's KNNBaseline.estimate with pearson_baseline (item-based), loop by loop."""
-    base = baselines.fit_biases(train, n_users, n_movies, reg_user=p.reg_user, reg_item=p.reg_item, n_iters=p.iters)
+    base = biases.fit_biases(train, n_users, n_movies, reg_user=p.reg_user, reg_item=p.reg_item, n_iters=p.iters)
     catalogue = set(range(n_movies)) if catalogue is None else set(catalogue)
     residual = {}
     for u, m, r in zip(train.user, train.movie, train.rating):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from movierec.baselines import fit_biases
+from movierec.biases import fit_biases
 from movierec.params.blend import NeighbourParams
 from movierec.prepare import Split
 from movierec.scoring import Catalogue
