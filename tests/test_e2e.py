@@ -45,8 +45,10 @@ def test_repro_then_each_edit_reruns_only_what_it_touches(project):
     assert "ndcg_at_10" in shown and "rmse_by_movie_ratings" in shown and "genre_coherence" in shown
     report = (root / "metrics/report.md").read_text()
     assert all(name in report for name in ("| collab |", "| mf_content |", "| blend |", "| most_popular |"))
-    weights = eval_metrics(root, "blend")["weights"]  # learned on mf_content's validation carve
+    blended = eval_metrics(root, "blend")  # weights learned on mf_content's validation carve, named after their models
+    weights, carve_rmse = blended["weights"], blended["carve_rmse"]
     assert set(weights) == {"intercept", "mf_content", "item_knn"} and all(math.isfinite(w) for w in weights.values())
+    assert set(carve_rmse) == {"mf_content", "item_knn", "blend"} and carve_rmse["blend"] <= min(carve_rmse.values())
     assert re.search(r"\| collab \| \**\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", report)  # RMSE with its interval
     for name in ("collab", "hybrid", "mf_content", "dae", "blend", "item_knn", "global_mean", "bias", "most_popular", "ease"):
         header = (root / "metrics/users" / f"{name}.csv").read_text().splitlines()[0]

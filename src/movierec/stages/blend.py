@@ -15,6 +15,7 @@ from movierec.params import data as data_params
 from movierec.params import evaluate as evaluate_params
 from movierec.paths import PREPARED_DIR
 from movierec.prepare import load_prepared
+from movierec.scoring import Catalogue
 from movierec.stages import arguments, one_line_errors
 
 
@@ -32,14 +33,16 @@ def main(args) -> None:
     prepared = load_prepared(PREPARED_DIR)
     result = blend.fit(prepared, stored["carve_rows"], stored["carve_predictions"], stored["test_predictions"], b.neighbours, rating_range)
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
-    catalogue = min(b.neighbours.max_movies or n_movies, n_movies)
+    catalogue = len(Catalogue.most_rated_in(prepared.train, n_movies, b.neighbours.max_movies).movies)
     neighbour_params = 1 + n_users + n_movies + catalogue * (catalogue - 1) // 2  # baseline, and a similarity per movie pair
-    weights = dict(zip((blend.FEATURES[0], b.variant, blend.FEATURES[2]), np.round(result.weights, 6).tolist()))
+    named = lambda feature: b.variant if feature == "variant" else feature  # noqa: E731
+    weights = dict(zip(map(named, blend.FEATURES), np.round(result.weights, 6).tolist()))
+    carve_rmse = {named(k): round(v, 6) for k, v in result.carve_rmse.items()}
     rated = per_user.rating_users(prepared.test.user, e.max_users, e.seed)
     for name, predicted, extra in (
         ("item_knn", result.neighbour_test, {"n_params": neighbour_params}),
         ("blend", result.test, {"n_params": int(stored["n_params"]) + neighbour_params + len(result.weights),
-                                "weights": weights, "carve_rmse": {k: round(v, 6) for k, v in result.carve_rmse.items()}}),
+                                "weights": weights, "carve_rmse": carve_rmse}),
     ):
         metrics, sample, errors = evaluate_ratings(predicted, prepared, rating_range, rated)
         write_evaluation(name, {**metrics, **extra}, sample, None, per_user.table(prepared.user_ids, errors, None))
