@@ -98,6 +98,19 @@ def test_popularity_prior_is_one_number_or_a_list_to_choose_from(value, grid):
     assert parse_params(params).variants["mf_content"].popularity_prior == grid
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("rank", 0, r"baselines\.bayes_mf\.rank: 0 is"),
+    ("rounds", 2.5, r"baselines\.bayes_mf\.rounds"),
+    ("ranks", 4, r"unknown key baselines\.bayes_mf\.ranks \(did you mean 'rank'\?\)"),
+])
+def test_a_bad_bayes_mf_setting_names_it(key, value, message, tmp_path):
+    params = raw()
+    params["baselines"]["bayes_mf"][key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=message):
+        load_params(tmp_path / "params.yaml")
+
+
 @pytest.mark.parametrize("value, message", [
     ([0, -1], r"variants\.mf_content\.popularity_prior\[1\]: -1\.0 is"),
     ([], r"variants\.mf_content\.popularity_prior: give a number or a non-empty list"),

@@ -5,7 +5,9 @@ regularised user + item bias model (what a neural recommender must beat to have 
 and most-popular (item "bias" = training-rating count; for ranking only, its predictions are not ratings).
 The fourth, `time_bias`, adds what the day of a rating says (a user's drift, the day's session, a
 movie's time bin): next to `bias`, what the timestamps the notebook dropped are worth. The fifth, EASE,
-is a closed-form item-item ranker: what a model trained for the list must beat.
+is a closed-form item-item ranker: what a model trained for the list must beat. The sixth, `bayes_mf`,
+is matrix factorisation fitted by variational Bayes (`movierec.bayes_mf`): what a factor model with
+nothing to tune reaches on the data at hand.
 Their rankings go through the same chunked scoring as the neural variants (`scoring.top_k_of_users`).
 EASE is also stored as the rank stage stores a variant (`save_ease`): `recommend` serves it where its lists rank best.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movierec import per_user, predictions
+from movierec import bayes_mf, per_user, predictions
 from movierec.atomic import atomic_path
 from movierec.biases import fit_biases, fit_global_mean, fit_most_popular
 from movierec.evaluate import evaluate_ratings
@@ -65,11 +67,13 @@ def evaluate_baselines(
         positive_threshold=b.ease_positive_threshold, score_low_weight=b.ease_score_low_weight,
     )
     timed = fit_time_bias_as(b, train, *sizes)
+    bayes = bayes_mf.fit(train, *sizes, b.bayes_mf)
     # name: (model, is a rating predictor, is a ranking, parameter count)
     models = {
         "global_mean": (fit_global_mean(train, *sizes), True, False, 1),
         "bias": (bias, True, True, 1 + n_users + n_movies),
         "time_bias": (timed, True, False, 1 + n_users + n_movies + timed.time_params),
+        "bayes_mf": (bayes, True, True, bayes.n_params),
         "most_popular": (fit_most_popular(train, *sizes), False, True, n_movies),
         "ease": (ease, False, True, ease.n_params),
     }

@@ -1,4 +1,4 @@
-"""params.yaml `baselines`: the bias models' and EASE's settings."""
+"""params.yaml `baselines`: the bias models', EASE's and the Bayesian factor model's settings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ from dataclasses import dataclass
 
 from movierec.params.core import PARAMS_FILE, block, bounds
 from movierec.params.time_terms import TimeTerms
+
+
+@dataclass(frozen=True)
+class BayesMFParams:
+    """`movierec.bayes_mf`: variational Bayesian matrix factorisation."""
+
+    rank: int = bounds(1)  # factors per user and movie: an upper bound, the dimensions the data cannot support shrink away
+    rounds: int = bounds(1)  # of updates (every user, then every movie)
+    seed: int = bounds(0)  # of the start
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,7 @@ class BaselineParams:
     ease_positive_threshold: float = bounds()
     ease_score_low_weight: float = bounds(0, 1)
     ease_max_movies: int = bounds(0)
+    bayes_mf: BayesMFParams
 
 
 def load(raw: dict, source: str = PARAMS_FILE) -> BaselineParams:

@@ -18,7 +18,7 @@ import yaml
 from movierec.errors import MovierecError, did_you_mean
 
 PARAMS_FILE = "params.yaml"
-BASELINES = ("global_mean", "bias", "time_bias", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
+BASELINES = ("global_mean", "bias", "time_bias", "bayes_mf", "most_popular", "ease")  # their files sit beside the variants' (metrics/eval/<name>.json)
 BLENDED = ("blend", "item_knn")  # the blend stage's models, likewise
 
 

@@ -1,4 +1,4 @@
-"""baselines: fit and score the global-mean, user+item bias, time-aware bias, most-popular and EASE baselines like the variants,
+"""baselines: fit and score the global-mean, user+item bias, time-aware bias, Bayesian MF, most-popular and EASE baselines like the variants,
 and store EASE as the rank stage stores a variant (`recommend` serves it)."""
 
 from __future__ import annotations
