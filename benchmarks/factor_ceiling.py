@@ -1,6 +1,6 @@
 """How much of the bias baseline's gap to the oracle can a factor model close on a `movierec synth` set?
 
-    python benchmarks/factor_ceiling.py SYNTH_FOLDER [--sweeps 60] [--iters 40]   # after `dvc repro` with data.path: SYNTH_FOLDER
+    python benchmarks/factor_ceiling.py SYNTH_FOLDER [--sweeps 60] [--rounds 40]   # after `dvc repro` with data.path: SYNTH_FOLDER
 
 A measurement of the data, not a recipe: two textbook factor models, fitted with NumPy on the prepared
 training rows and scored on the test split, next to the pipeline's bias baseline
@@ -12,12 +12,12 @@ training rows and scored on the test split, next to the pipeline's bias baseline
 - Bayesian PMF (Salakhutdinov and Mnih 2008): Gibbs sampling of every user's and movie's bias and
   factors, with a sampled precision per dimension (so surplus dimensions shrink away) and a sampled
   noise, averaging the predictions of the sweeps after burn-in. Nothing of it is tuned on the test split.
-- Variational Bayesian PMF (Lim and Teh 2007): the same model with a Gaussian per user and per movie
-  updated in closed form instead of sampled (no random draws after the start), the precisions and the
-  noise re-estimated each round. Nothing tuned on the test split either.
+- Variational Bayesian PMF (Lim and Teh 2007), the pipeline's `bayes_mf` (movierec.bayes_mf): the same
+  model with a Gaussian per user and per movie updated in closed form instead of sampled, the
+  precisions and the noise re-estimated each round. Nothing tuned on the test split either.
 
 The gap share is (bias - model) / (bias - oracle). No pipeline figure comes from this script, and
-nothing in it needs to give the same bits on another CPU (it uses LAPACK).
+nothing in it but `bayes_mf` gives the same bits on another CPU (ALS and Gibbs sampling use LAPACK).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse
 
+from movierec import bayes_mf
+from movierec.params.baselines import BayesMFParams
 from movierec.paths import METRICS_DIR, PREPARED_DIR
 from movierec.prepare import Split, load_prepared
 from movierec.synth import load_planted
@@ -93,48 +94,11 @@ def factor_model(train: Split, test: Split, n_users: int, n_movies: int, rank: i
     return float(np.sqrt(np.mean((np.clip(predicted, 0.5, 5.0) - test.rating) ** 2)))  # the synth scale
 
 
-def variational(train: Split, test: Split, n_users: int, n_movies: int, rank: int, *, iters: int, seed: int) -> float:
-    """Test RMSE of mean-field variational Bayesian PMF (Lim and Teh 2007): a Gaussian per user and per
-    movie over its bias and factors, updated in closed form in turn, with a precision per dimension and
-    the noise re-estimated each round (no sampling). A user's precision matrix sums, over the movies it
-    rated, their vectors' second moments (mean mean^T + covariance): one sparse product per side."""
-    rng = np.random.default_rng(seed)
-    mean = float(train.rating.mean())
-    rated = scipy.sparse.csr_matrix((np.ones(len(train)), (train.user, train.movie)), shape=(n_users, n_movies))
-    sides = {"user": (rated, train.user, train.movie), "movie": (rated.T.tocsr(), train.movie, train.user)}
-    means = {"user": np.c_[np.zeros(n_users), rng.normal(0, 0.1, (n_users, rank))],
-             "movie": np.c_[np.zeros(n_movies), rng.normal(0, 0.1, (n_movies, rank))]}
-    covariances = {"user": np.zeros((n_users, rank + 1, rank + 1)), "movie": np.zeros((n_movies, rank + 1, rank + 1))}
-    precisions, noise = {"user": np.full(rank + 1, 10.0), "movie": np.full(rank + 1, 10.0)}, 1.0
-    for _ in range(iters):
-        for side, other in (("user", "movie"), ("movie", "user")):
-            matrix, index, other_index = sides[side]
-            features = np.c_[np.ones(len(means[other])), means[other][:, 1:]]  # [1, factors]: the other side's bias is in the target
-            moments = np.einsum("ni,nj->nij", features, features)
-            moments[:, 1:, 1:] += covariances[other][:, 1:, 1:]
-            gram = (matrix @ moments.reshape(len(moments), -1)).reshape(-1, rank + 1, rank + 1)
-            target = train.rating - mean - means[other][other_index, 0]
-            rhs = scipy.sparse.csr_matrix((target, (index, other_index)), shape=matrix.shape) @ features
-            covariances[side] = np.linalg.inv(gram / noise + np.diag(precisions[side]))
-            means[side] = np.einsum("nij,nj->ni", covariances[side], rhs / noise)
-            precisions[side] = len(means[side]) / ((means[side] ** 2).sum(0) + np.einsum("nii->i", covariances[side]))
-        users, movies, su, sm = means["user"][train.user], means["movie"][train.movie], covariances["user"], covariances["movie"]
-        residual = train.rating - mean - users[:, 0] - movies[:, 0] - np.einsum("ij,ij->i", users[:, 1:], movies[:, 1:])
-        spread = su[train.user, 0, 0] + sm[train.movie, 0, 0]
-        for start in range(0, len(train), 2**16):  # the factor term's variance, a block of rows at a time
-            rows = slice(start, start + 2**16)
-            u, m, cu, cm = users[rows, 1:], movies[rows, 1:], su[train.user[rows], 1:, 1:], sm[train.movie[rows], 1:, 1:]
-            spread[rows] += np.einsum("ij,ijk,ik->i", m, cu, m) + np.einsum("ij,ijk,ik->i", u, cm, u) + np.einsum("ijk,ikj->i", cu, cm)
-        noise = float(np.mean(residual**2 + spread))
-    predicted = predict(mean, means["user"], means["movie"], test)
-    return float(np.sqrt(np.mean((np.clip(predicted, 0.5, 5.0) - test.rating) ** 2)))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("synth", type=Path, help="the `movierec synth` folder data.path points at (its planted.npz)")
     ap.add_argument("--sweeps", type=int, default=60, help="Gibbs sweeps of Bayesian PMF (the first 10 are burn-in)")
-    ap.add_argument("--iters", type=int, default=40, help="rounds of variational PMF")
+    ap.add_argument("--rounds", type=int, default=40, help="rounds of bayes_mf, the variational form")
     ap.add_argument("--penalties", type=float, nargs="+", default=[4.0, 8.0, 12.0, 16.0])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -161,8 +125,9 @@ def main() -> None:
     rmse = factor_model(prepared.train, test, n_users, n_movies, 2 * rank, penalty=None, sweeps=args.sweeps, seed=args.seed)
     row(f"Bayesian PMF, rank {2 * rank}, {args.sweeps} sweeps", rmse, time.perf_counter() - start)
     start = time.perf_counter()
-    rmse = variational(prepared.train, test, n_users, n_movies, 2 * rank, iters=args.iters, seed=args.seed)
-    row(f"variational PMF, rank {2 * rank}, {args.iters} rounds", rmse, time.perf_counter() - start)
+    model = bayes_mf.fit(prepared.train, n_users, n_movies, BayesMFParams(rank=2 * rank, rounds=args.rounds, seed=args.seed))
+    rmse = float(np.sqrt(np.mean((np.clip(model.predict_rows(test), 0.5, 5.0) - test.rating) ** 2)))
+    row(f"bayes_mf, rank {2 * rank}, {args.rounds} rounds", rmse, time.perf_counter() - start)
     row("oracle (the planted model)", floor, 0)
 
 
