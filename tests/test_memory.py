@@ -122,6 +122,7 @@ def test_no_stage_after_train_allocates_users_by_movies(big_project):
     assert evaluated["n_users_evaluated"] == MAX_USERS and evaluated["users_sampled"] is True
     assert json.loads((root / "metrics/eval/most_popular.json").read_text())["n_users_evaluated"] == MAX_USERS
     assert 0 < json.loads((root / "metrics/eval/blend.json").read_text())["rmse"] < 2
+    assert 0 < json.loads((root / "metrics/eval/bayes_mf.json").read_text())["rmse"] < 2  # fitted at this size too
 
     in_list = min(listed)
     not_listed = next(u for u in range(N_USERS) if u not in listed)

@@ -64,8 +64,7 @@ def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
     mu = float(np.mean(rating))
     dims = p.rank + 1
     user, movie = np.asarray(train.user, dtype=np.int64), np.asarray(train.movie, dtype=np.int64)
-    by_user = scipy.sparse.csr_matrix((np.ones(len(rating)), (user, movie)), shape=(n_users, n_movies))
-    sides = {"user": (by_user, user, movie), "movie": (by_user.T.tocsr(), movie, user)}
+    sides = {"user": _Rows(user, movie, n_users, n_movies), "movie": _Rows(movie, user, n_movies, n_users)}
     means = {side: np.concatenate([np.zeros((n, 1)), rng.uniform(-INITIAL_SCALE, INITIAL_SCALE, (n, p.rank))], axis=1)
              for side, n in (("user", n_users), ("movie", n_movies))}
     covariances = {side: np.zeros((len(means[side]), dims, dims)) for side in sides}
@@ -73,11 +72,11 @@ def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
     noise = INITIAL_NOISE
     for _ in range(p.rounds):
         for side, other in (("user", "movie"), ("movie", "user")):
-            matrix, index, other_index = sides[side]
+            rows = sides[side]
             features = _features(means[other])
-            gram = _summed(matrix, _outer(features) + _factor_part(covariances[other]))
-            target = rating - mu - means[other][other_index, 0]  # the other side's bias is a known offset here
-            rhs = scipy.sparse.csr_matrix((target, (index, other_index)), shape=matrix.shape) @ features
+            gram = _summed(rows.rated, _outer(features) + _factor_part(covariances[other]))
+            target = rating - mu - means[other][rows.other_index, 0]  # the other side's bias is a known offset here
+            rhs = rows.matrix(target) @ features
             precision = gram / noise
             for d in range(dims):
                 precision[:, d, d] += precisions[side][d]
@@ -89,9 +88,26 @@ def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
         # spread (the gram just used: user means and covariances) and the users' (with the new movie means).
         model = BayesMF(mu, means["user"], means["movie"])
         spread_movies = np.sum(covariances["movie"] * gram)
-        spread_users = np.sum(covariances["user"] * _summed(by_user, _outer(_features(means["movie"]))))
+        spread_users = np.sum(covariances["user"] * _summed(sides["user"].rated, _outer(_features(means["movie"]))))
         noise = float((np.sum((rating - model.predict(user, movie)) ** 2) + spread_movies + spread_users) / len(rating))
     return BayesMF(mu, means["user"], means["movie"])
+
+
+class _Rows:
+    """The training rows as a sparse matrix, entities (users or movies) by the other side's ids, in CSR's
+    order (by entity, then by the other id): its structure is built once, and each round only its values."""
+
+    def __init__(self, index: np.ndarray, other_index: np.ndarray, n: int, n_other: int):
+        self.order = np.lexsort((other_index, index))
+        self.other_index = other_index
+        self.indices = other_index[self.order].astype(np.int32)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(index, minlength=n))]).astype(np.int64)
+        self.shape = (n, n_other)
+        self.rated = self.matrix(np.ones(len(index)))
+
+    def matrix(self, values: np.ndarray) -> scipy.sparse.csr_matrix:
+        """The rows' `values` (in the rows' own order) as the entities x others sparse matrix."""
+        return scipy.sparse.csr_matrix((values[self.order], self.indices, self.indptr), shape=self.shape)
 
 
 def spd_inverse(a: np.ndarray) -> np.ndarray:
