@@ -31,6 +31,7 @@ from movierec.scoring import factor_scorer
 INITIAL_SCALE = 0.1  # the factors start uniform in [-0.1, 0.1]; the biases at 0
 INITIAL_PRECISION = 10.0  # of every dimension's prior, before the first re-estimate
 INITIAL_NOISE = 1.0  # variance of a rating around its expectation, likewise
+PREDICT_ROWS = 2**18  # rows predicted per block
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,13 @@ class BayesMF:
     movies: np.ndarray  # (n_movies, rank + 1): b_i, then q_i
 
     def predict(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
-        u, m = self.users[np.asarray(users)], self.movies[np.asarray(movies)]
-        return self.mu + u[:, 0] + m[:, 0] + _dot(u[:, 1:], m[:, 1:])
+        """A block of rows at a time: the gathered (rows, rank + 1) vectors of every row would outweigh the model."""
+        users, movies = np.asarray(users), np.asarray(movies)
+        out = np.empty(len(users))
+        for start in range(0, len(users), PREDICT_ROWS):
+            u, m = self.users[users[start : start + PREDICT_ROWS]], self.movies[movies[start : start + PREDICT_ROWS]]
+            out[start : start + PREDICT_ROWS] = self.mu + u[:, 0] + m[:, 0] + _dot(u[:, 1:], m[:, 1:])
+        return out
 
     def predict_rows(self, rows: Split) -> np.ndarray:
         return self.predict(rows.user, rows.movie)
