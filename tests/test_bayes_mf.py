@@ -61,15 +61,6 @@ def test_fit_matches_a_direct_transcription_of_the_updates():
     np.testing.assert_allclose(model.movies, movies, rtol=1e-9, atol=1e-12)
 
 
-def test_spd_inverse_matches_lapack_and_is_symmetric():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 7, 9))
-    a = np.einsum("nij,nkj->nik", x, x) + 0.1 * np.eye(7)
-    inverse = bayes_mf.spd_inverse(a)
-    np.testing.assert_allclose(inverse, np.linalg.inv(a), rtol=1e-10, atol=1e-12)
-    assert np.array_equal(inverse, np.swapaxes(inverse, 1, 2))
-
-
 def test_the_fit_calls_no_blas_or_lapack_routine(monkeypatch):
     """Their kernels, picked per CPU, round differently: the fit's bits must not depend on them."""
     train, p = random_ratings(n=500, seed=3), BayesMFParams(rank=4, rounds=3, seed=0)

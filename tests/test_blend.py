@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import yaml
 
-from movierec import biases, blend, neighbours, predictions
+from movierec import bayes_mf, biases, blend, neighbours, predictions
+from movierec.params.baselines import BayesMFParams
 from movierec.params.blend import NeighbourParams
 from movierec.prepare import Prepared, Split
 
 from conftest import REPO
 
 PARAMS = NeighbourParams(neighbours=3, shrinkage=5.0, reg_user=2.0, reg_item=1.0, iters=4, max_movies=0)
+FACTORS = BayesMFParams(rank=2, rounds=4, seed=0)
 
 
 def random_ratings(n_users=30, n_movies=25, n=400, seed=0) -> Split:
@@ -93,14 +95,33 @@ def test_the_weights_are_learned_on_the_carve_and_never_read_the_test_ratings():
     rng = np.random.default_rng(3)
     carve_predictions = prepared.train.rating[held] + rng.normal(0, 0.5, len(held))
     test_predictions = rng.uniform(1, 5, len(prepared.test))
-    result = blend.fit(prepared, held, carve_predictions, test_predictions, PARAMS, (0.0, 5.0))
+    result = blend.fit(prepared, held, carve_predictions, test_predictions, PARAMS, FACTORS, (0.0, 5.0))
     poisoned = Prepared(prepared.user_ids, prepared.movie_ids, prepared.train,
                         Split(prepared.test.user, prepared.test.movie, np.full(len(prepared.test), 99.0), prepared.test.day))
-    again = blend.fit(poisoned, held, carve_predictions, test_predictions, PARAMS, (0.0, 5.0))
+    again = blend.fit(poisoned, held, carve_predictions, test_predictions, PARAMS, FACTORS, (0.0, 5.0))
     np.testing.assert_array_equal(again.weights, result.weights)
     np.testing.assert_array_equal(again.test, result.test)
     assert result.weights[1] > 0.5  # the carve predictions are the ratings plus noise: they carry the blend
-    assert result.carve_rmse["blend"] <= min(result.carve_rmse["variant"], result.carve_rmse["item_knn"]) + 1e-12
+    assert set(result.carve_rmse) == {"variant", "item_knn", "bayes_mf", "blend"}
+    assert result.carve_rmse["blend"] <= min(result.carve_rmse.values()) + 1e-12
+
+
+def test_the_partners_are_refitted_on_every_training_row_and_take_the_weight_a_poor_variant_leaves():
+    """Ratings from user and movie biases: the variant's predictions are noise, the partners see the biases."""
+    rng = np.random.default_rng(5)
+    n_users, n_movies = 60, 40
+    keys = rng.choice(n_users * n_movies, size=1500, replace=False)
+    users, movies = keys // n_movies, keys % n_movies
+    expected = 3.0 + rng.normal(0, 0.6, n_users)[users] + rng.normal(0, 0.6, n_movies)[movies]
+    rows = Split(users, movies, np.clip(np.round(2 * (expected + rng.normal(0, 0.3, len(keys)))) / 2, 0.5, 5.0), np.zeros(len(keys), np.int32))
+    prepared = Prepared(np.arange(n_users), np.arange(n_movies), rows.take(np.arange(1200)), rows.take(np.arange(1200, 1500)))
+    held = np.arange(0, 1200, 4)
+    result = blend.fit(prepared, held, rng.uniform(1, 5, len(held)), rng.uniform(1, 5, 300), PARAMS, FACTORS, (0.0, 5.0))
+    refitted = bayes_mf.fit(prepared.train, n_users, n_movies, FACTORS).predict_rows(prepared.test)
+    np.testing.assert_array_equal(result.partner_test["bayes_mf"], refitted)
+    np.testing.assert_array_equal(result.partner_test["item_knn"], neighbours.predict(prepared.train, prepared.test.user, prepared.test.movie, n_users, n_movies, PARAMS))
+    assert abs(result.weights[1]) < 0.1 and result.weights[2] + result.weights[3] > 0.8
+    assert result.carve_rmse["blend"] < result.carve_rmse["variant"] - 0.5
 
 
 def test_a_variant_without_carve_predictions_is_one_line_naming_the_file_and_the_fix(tmp_path, monkeypatch, capsys):

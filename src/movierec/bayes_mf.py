@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse
 
 from movierec.params.baselines import BayesMFParams
+from movierec.portable_linalg import spd_inverse
 from movierec.prepare import Split
 from movierec.scoring import factor_scorer
 
@@ -48,7 +49,7 @@ class BayesMF:
         out = np.empty(len(users))
         for start in range(0, len(users), PREDICT_ROWS):
             u, m = self.users[users[start : start + PREDICT_ROWS]], self.movies[movies[start : start + PREDICT_ROWS]]
-            out[start : start + PREDICT_ROWS] = self.mu + u[:, 0] + m[:, 0] + _dot(u[:, 1:], m[:, 1:])
+            out[start : start + PREDICT_ROWS] = self.mu + u[:, 0] + m[:, 0] + np.sum(u[:, 1:] * m[:, 1:], axis=1)
         return out
 
     def predict_rows(self, rows: Split) -> np.ndarray:
@@ -60,7 +61,12 @@ class BayesMF:
 
     @property
     def n_params(self) -> int:
-        return 1 + self.users.size + self.movies.size
+        return parameter_count(len(self.users), len(self.movies), self.users.shape[1] - 1)
+
+
+def parameter_count(n_users: int, n_movies: int, rank: int) -> int:
+    """mu, and a bias and `rank` factors per user and movie (the posterior means: what is served)."""
+    return 1 + (n_users + n_movies) * (rank + 1)
 
 
 def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
@@ -87,7 +93,7 @@ def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
             for d in range(dims):
                 precision[:, d, d] += precisions[side][d]
             covariances[side] = spd_inverse(precision)
-            means[side] = np.stack([_dot(covariances[side][:, d, :], rhs) for d in range(dims)], axis=1) / noise
+            means[side] = np.sum(covariances[side] * rhs[:, None, :], axis=-1) / noise
             second_moment = np.sum(means[side] ** 2, axis=0) + np.sum(np.diagonal(covariances[side], axis1=1, axis2=2), axis=0)
             precisions[side] = len(means[side]) / second_moment
         # E[(r - mu - b_u - b_i - p.q)^2] summed over the rows: the means' squared error, the movies'
@@ -114,35 +120,6 @@ class _Rows:
     def matrix(self, values: np.ndarray) -> scipy.sparse.csr_matrix:
         """The rows' `values` (in the rows' own order) as the entities x others sparse matrix."""
         return scipy.sparse.csr_matrix((values[self.order], self.indices, self.indptr), shape=self.shape)
-
-
-def spd_inverse(a: np.ndarray) -> np.ndarray:
-    """The inverses of a stack (n, d, d) of symmetric positive definite matrices, by Cholesky, L^-T L^-1,
-    with every sum in index order (numpy's batched `inv` calls LAPACK, whose kernels vary by CPU)."""
-    n, d, _ = a.shape
-    low = np.zeros_like(a)
-    for j in range(d):
-        low[:, j, j] = np.sqrt(a[:, j, j] - _dot(low[:, j, :j], low[:, j, :j]))
-        for i in range(j + 1, d):
-            low[:, i, j] = (a[:, i, j] - _dot(low[:, i, :j], low[:, j, :j])) / low[:, j, j]
-    inv = np.zeros_like(a)
-    for i in range(d):
-        inv[:, i, i] = 1.0 / low[:, i, i]
-        for j in range(i):
-            inv[:, i, j] = -_dot(low[:, i, j:i], inv[:, j:i, j]) / low[:, i, i]
-    out = np.empty_like(a)
-    for r in range(d):
-        for c in range(r, d):
-            out[:, r, c] = out[:, c, r] = _dot(inv[:, c:, r], inv[:, c:, c])  # (L^-T L^-1)[r, c], L^-1 lower
-    return out
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row by row dot products along the last axis, added in index order."""
-    total = np.zeros(x.shape[0])
-    for t in range(x.shape[-1]):
-        total = total + x[:, t] * y[:, t]
-    return total
 
 
 def _features(means: np.ndarray) -> np.ndarray:

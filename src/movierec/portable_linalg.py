@@ -100,24 +100,27 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _cholesky_base(g: np.ndarray) -> np.ndarray:
-    n = len(g)
+    """Column by column, for one matrix or a stack (..., n, n) of them alike: each sum runs along the last
+    axis, so a matrix in a stack gets the same bits as alone."""
+    n = g.shape[-1]
     low = np.zeros_like(g)
     for j in range(n):
-        pivot = g[j, j] - np.sum(low[j, :j] * low[j, :j])
-        if not pivot > 0:
+        pivot = g[..., j, j] - np.sum(low[..., j, :j] * low[..., j, :j], axis=-1)
+        if not np.all(pivot > 0):
             raise np.linalg.LinAlgError(f"not positive definite (pivot {j})")
-        low[j, j] = np.sqrt(pivot)
-        low[j + 1 :, j] = (g[j + 1 :, j] - np.sum(low[j + 1 :, :j] * low[j, :j], axis=1)) / low[j, j]
+        low[..., j, j] = np.sqrt(pivot)
+        low[..., j + 1 :, j] = (g[..., j + 1 :, j] - np.sum(low[..., j + 1 :, :j] * low[..., j, None, :j], axis=-1)) / low[..., j, j, None]
     return low
 
 
 def _lower_inverse_base(low: np.ndarray) -> np.ndarray:
-    n = len(low)
+    """Row by row, for one matrix or a stack of them alike (each sum in index order along the rows)."""
+    n = low.shape[-1]
     inv = np.zeros_like(low)
     for i in range(n):
-        inv[i, i] = 1.0 / low[i, i]
+        inv[..., i, i] = 1.0 / low[..., i, i]
         if i:
-            inv[i, :i] = -np.sum(low[i, :i, None] * inv[:i, :i], axis=0) / low[i, i]
+            inv[..., i, :i] = -np.sum(low[..., i, :i, None] * inv[..., :i, :i], axis=-2) / low[..., i, i, None]
     return inv
 
 
@@ -151,7 +154,15 @@ def cholesky(g: np.ndarray) -> np.ndarray:
 
 
 def spd_inverse(g: np.ndarray) -> np.ndarray:
-    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1."""
+    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1; or the inverse of each matrix of a stack
+    (..., n, n) of small ones (n <= BASE, as a Bayesian model's per-user posteriors), each entry one sum
+    in index order over the stack at once (exactly symmetric)."""
+    g = np.asarray(g, dtype=np.float64)
+    if g.ndim > 2:
+        if g.shape[-1] > BASE:
+            raise ValueError(f"spd_inverse: a stack of {g.shape[-1]} x {g.shape[-1]} matrices; at most {BASE} x {BASE}")
+        inv = _lower_inverse_base(_cholesky_base(g))
+        return np.stack([np.sum(inv[..., :, r, None] * inv, axis=-2) for r in range(g.shape[-1])], axis=-2)
     inv = lower_inverse(cholesky(g))
     return matmul(inv.T, inv)
 

@@ -1,14 +1,16 @@
-"""blend: `blend.variant`'s predicted ratings combined with an item-neighbour model's (`movierec.neighbours`),
-by least squares on the variant's validation carve; both the neighbour model (`item_knn`) and the blend
-are evaluated on the test split like the variants (metrics/eval/<name>.json)."""
+"""blend: `blend.variant`'s predicted ratings combined with an item-neighbour model's (`movierec.neighbours`)
+and the Bayesian factor model's (`movierec.bayes_mf`, with `baselines.bayes_mf`), by least squares on the
+variant's validation carve; the neighbour model (`item_knn`) and the blend are evaluated on the test split
+like the variants (metrics/eval/<name>.json); the baselines stage evaluates `bayes_mf`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from movierec import blend, per_user, predictions
+from movierec import bayes_mf, blend, per_user, predictions
 from movierec.errors import MovierecError
 from movierec.evaluate import evaluate_ratings, write_evaluation
+from movierec.params import baselines as baselines_params
 from movierec.params import blend as blend_params
 from movierec.params import core
 from movierec.params import data as data_params
@@ -31,7 +33,8 @@ def main(args) -> None:
             "rating variant that stops early (train.early_stopping_patience > 0), such as mf_content"
         )
     prepared = load_prepared(PREPARED_DIR)
-    result = blend.fit(prepared, stored["carve_rows"], stored["carve_predictions"], stored["test_predictions"], b.neighbours, rating_range)
+    factors = baselines_params.load(raw, args.params).bayes_mf
+    result = blend.fit(prepared, stored["carve_rows"], stored["carve_predictions"], stored["test_predictions"], b.neighbours, factors, rating_range)
     n_users, n_movies = len(prepared.user_ids), len(prepared.movie_ids)
     catalogue = len(Catalogue.most_rated_in(prepared.train, n_movies, b.neighbours.max_movies).movies)
     neighbour_params = 1 + n_users + n_movies + catalogue * (catalogue - 1) // 2  # baseline, and a similarity per movie pair
@@ -40,8 +43,8 @@ def main(args) -> None:
     carve_rmse = {named(k): round(v, 6) for k, v in result.carve_rmse.items()}
     rated = per_user.rating_users(prepared.test.user, e.max_users, e.seed)
     for name, predicted, extra in (
-        ("item_knn", result.neighbour_test, {"n_params": neighbour_params}),
-        ("blend", result.test, {"n_params": int(stored["n_params"]) + neighbour_params + len(result.weights),
+        ("item_knn", result.partner_test["item_knn"], {"n_params": neighbour_params}),
+        ("blend", result.test, {"n_params": int(stored["n_params"]) + neighbour_params + bayes_mf.parameter_count(n_users, n_movies, factors.rank) + len(result.weights),
                                 "weights": weights, "carve_rmse": carve_rmse}),
     ):
         metrics, sample, errors = evaluate_ratings(predicted, prepared, rating_range, rated)
