@@ -128,6 +128,8 @@ def test_a_bad_space_is_one_line_naming_its_key(project, space, message):
 def test_a_target_without_a_space_or_a_study_of_another_space_is_refused(project):
     with pytest.raises(MovierecError, match="tune: 'bias' cannot be tuned \\(bias has a closed form"):
         _tune("bias", 1)
+    with pytest.raises(MovierecError, match="tune: 'bayes_mf' cannot be tuned \\(bayes_mf estimates its own penalties"):
+        _tune("bayes_mf", 1)
     params = yaml.safe_load((project / "params.yaml").read_text())
     del params["tune"]["spaces"]["collab"]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -152,3 +154,10 @@ def test_the_command_prints_the_best_values_and_the_line_that_runs_them(project)
     assert lines[5] == ("params.yaml's own values did best: nothing to change" if best["best_is_current"] else f"Try it through the pipeline: {best['command']}")
     assert best["best_is_current"] == (best["best_trial"] == 1)
     assert best["command"].startswith("dvc exp run -S baselines.ease_reg=") and (project / "data/tuning/ease.db").is_file()
+
+
+def test_every_baseline_is_a_target_or_says_why_it_is_not():
+    from movierec.params.core import BASELINES
+    from movierec.params.tune import BASELINE_TARGETS, UNSEARCHED
+
+    assert sorted([*BASELINE_TARGETS, *UNSEARCHED]) == sorted(BASELINES)

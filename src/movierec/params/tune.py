@@ -10,11 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from movierec.errors import did_you_mean
-from movierec.params.core import BASELINES, PARAMS_FILE, ParamsError, block, bounds, section
+from movierec.params.core import PARAMS_FILE, ParamsError, block, bounds, section
 
 EASE = "ease"
 TIME_BIAS = "time_bias"
-BASELINE_TARGETS = (EASE, TIME_BIAS)  # the baselines with settings worth searching; the others have none or a closed form
+BASELINE_TARGETS = (EASE, TIME_BIAS)  # the baselines with settings worth searching; the others say why not:
+UNSEARCHED = {
+    "global_mean": "has no settings",
+    "bias": "has a closed form",
+    "bayes_mf": "estimates its own penalties and noise from the data",
+    "most_popular": "has no settings",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ def space(raw: dict, t: TuneParams, target: str, source: str = PARAMS_FILE) -> l
     """The target's search space, each path checked to exist in the params."""
     targets = [*section(raw, "variants", source), *BASELINE_TARGETS]
     if target not in targets:
-        extra = f" ({target} has a closed form: nothing to search)" if target in BASELINES else ""
+        extra = f" ({target} {UNSEARCHED[target]}: nothing to search)" if target in UNSEARCHED else ""
         raise ParamsError(f"{source}: tune: {target!r} cannot be tuned{extra}; use one of {', '.join(targets)}{did_you_mean(target, targets)}")
     if target not in t.spaces:
         raise ParamsError(f"{source}: tune.spaces: no space for {target}; add tune.spaces.{target} with the ranges to search")
