@@ -33,7 +33,7 @@ from movierec import bayes_mf
 from movierec.params.baselines import BayesMFParams
 from movierec.paths import METRICS_DIR, PREPARED_DIR
 from movierec.prepare import Split, load_prepared
-from movierec.synth import load_planted
+from movierec.synth import load_planted, oracle_rmse
 
 BURN_IN = 10
 
@@ -105,8 +105,7 @@ def main() -> None:
     planted = load_planted(args.synth)
     prepared = load_prepared(PREPARED_DIR)
     test, n_users, n_movies = prepared.test, len(prepared.user_ids), len(prepared.movie_ids)
-    oracle = planted.expected_rating(prepared.user_ids[test.user], prepared.movie_ids[test.movie])
-    floor = float(np.sqrt(np.mean((oracle - test.rating) ** 2)))
+    floor = oracle_rmse(planted, prepared.user_ids[test.user], prepared.movie_ids[test.movie], test.rating)
     bias = json.loads((METRICS_DIR / "eval" / "bias.json").read_text())["rmse"]
     rank = planted.user_factors.shape[1]
     print(f"{len(prepared.train):,} training rows, {len(test):,} test rows; planted rank {rank}")

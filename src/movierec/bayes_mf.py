@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse
 
 from movierec.params.baselines import BayesMFParams
-from movierec.portable_linalg import spd_inverse
+from movierec.portable_linalg import rowwise_dot, spd_inverse_stack
 from movierec.prepare import Split
 from movierec.scoring import factor_scorer
 
@@ -49,7 +49,7 @@ class BayesMF:
         out = np.empty(len(users))
         for start in range(0, len(users), PREDICT_ROWS):
             u, m = self.users[users[start : start + PREDICT_ROWS]], self.movies[movies[start : start + PREDICT_ROWS]]
-            out[start : start + PREDICT_ROWS] = self.mu + u[:, 0] + m[:, 0] + np.sum(u[:, 1:] * m[:, 1:], axis=1)
+            out[start : start + PREDICT_ROWS] = self.mu + u[:, 0] + m[:, 0] + rowwise_dot(u[:, 1:], m[:, 1:])
         return out
 
     def predict_rows(self, rows: Split) -> np.ndarray:
@@ -92,8 +92,8 @@ def fit(train: Split, n_users: int, n_movies: int, p: BayesMFParams) -> BayesMF:
             precision = gram / noise
             for d in range(dims):
                 precision[:, d, d] += precisions[side][d]
-            covariances[side] = spd_inverse(precision)
-            means[side] = np.sum(covariances[side] * rhs[:, None, :], axis=-1) / noise
+            covariances[side] = spd_inverse_stack(precision)
+            means[side] = np.stack([rowwise_dot(covariances[side][:, d, :], rhs) for d in range(dims)], axis=1) / noise
             second_moment = np.sum(means[side] ** 2, axis=0) + np.sum(np.diagonal(covariances[side], axis1=1, axis2=2), axis=0)
             precisions[side] = len(means[side]) / second_moment
         # E[(r - mu - b_u - b_i - p.q)^2] summed over the rows: the means' squared error, the movies'

@@ -100,27 +100,24 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _cholesky_base(g: np.ndarray) -> np.ndarray:
-    """Column by column, for one matrix or a stack (..., n, n) of them alike: each sum runs along the last
-    axis, so a matrix in a stack gets the same bits as alone."""
-    n = g.shape[-1]
+    n = len(g)
     low = np.zeros_like(g)
     for j in range(n):
-        pivot = g[..., j, j] - np.sum(low[..., j, :j] * low[..., j, :j], axis=-1)
-        if not np.all(pivot > 0):
+        pivot = g[j, j] - np.sum(low[j, :j] * low[j, :j])
+        if not pivot > 0:
             raise np.linalg.LinAlgError(f"not positive definite (pivot {j})")
-        low[..., j, j] = np.sqrt(pivot)
-        low[..., j + 1 :, j] = (g[..., j + 1 :, j] - np.sum(low[..., j + 1 :, :j] * low[..., j, None, :j], axis=-1)) / low[..., j, j, None]
+        low[j, j] = np.sqrt(pivot)
+        low[j + 1 :, j] = (g[j + 1 :, j] - np.sum(low[j + 1 :, :j] * low[j, :j], axis=1)) / low[j, j]
     return low
 
 
 def _lower_inverse_base(low: np.ndarray) -> np.ndarray:
-    """Row by row, for one matrix or a stack of them alike (each sum in index order along the rows)."""
-    n = low.shape[-1]
+    n = len(low)
     inv = np.zeros_like(low)
     for i in range(n):
-        inv[..., i, i] = 1.0 / low[..., i, i]
+        inv[i, i] = 1.0 / low[i, i]
         if i:
-            inv[..., i, :i] = -np.sum(low[..., i, :i, None] * inv[..., :i, :i], axis=-2) / low[..., i, i, None]
+            inv[i, :i] = -np.sum(low[i, :i, None] * inv[:i, :i], axis=0) / low[i, i]
     return inv
 
 
@@ -154,17 +151,45 @@ def cholesky(g: np.ndarray) -> np.ndarray:
 
 
 def spd_inverse(g: np.ndarray) -> np.ndarray:
-    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1; or the inverse of each matrix of a stack
-    (..., n, n) of small ones (n <= BASE, as a Bayesian model's per-user posteriors), each entry one sum
-    in index order over the stack at once (exactly symmetric)."""
-    g = np.asarray(g, dtype=np.float64)
-    if g.ndim > 2:
-        if g.shape[-1] > BASE:
-            raise ValueError(f"spd_inverse: a stack of {g.shape[-1]} x {g.shape[-1]} matrices; at most {BASE} x {BASE}")
-        inv = _lower_inverse_base(_cholesky_base(g))
-        return np.stack([np.sum(inv[..., :, r, None] * inv, axis=-2) for r in range(g.shape[-1])], axis=-2)
+    """g^-1 for symmetric positive definite g, as (L^-1)^T L^-1."""
     inv = lower_inverse(cholesky(g))
     return matmul(inv.T, inv)
+
+
+def spd_inverse_stack(a: np.ndarray) -> np.ndarray:
+    """The inverses of a stack (k, n, n) of small symmetric positive definite matrices (a Bayesian model's
+    posteriors, one per user), as `spd_inverse` computes one: Cholesky column by column, the triangular
+    inverse, then L^-T L^-1. Laid out for the stack: each step is one elementwise operation over all k
+    matrices at once and each sum runs over n in index order (`rowwise_dot`), so the cost is n^3 numpy
+    calls on k-long vectors, whatever k."""
+    k, n, _ = a.shape
+    low = np.zeros_like(a)
+    for j in range(n):
+        pivot = a[:, j, j] - rowwise_dot(low[:, j, :j], low[:, j, :j])
+        if not np.all(pivot > 0):
+            raise np.linalg.LinAlgError(f"not positive definite (pivot {j})")
+        low[:, j, j] = np.sqrt(pivot)
+        for i in range(j + 1, n):
+            low[:, i, j] = (a[:, i, j] - rowwise_dot(low[:, i, :j], low[:, j, :j])) / low[:, j, j]
+    inv = np.zeros_like(a)
+    for i in range(n):
+        inv[:, i, i] = 1.0 / low[:, i, i]
+        for j in range(i):
+            inv[:, i, j] = -rowwise_dot(low[:, i, j:i], inv[:, j:i, j]) / low[:, i, i]
+    out = np.empty_like(a)
+    for r in range(n):
+        for c in range(r, n):
+            out[:, r, c] = out[:, c, r] = rowwise_dot(inv[:, c:, r], inv[:, c:, c])  # (L^-T L^-1)[r, c], L^-1 lower
+    return out
+
+
+def rowwise_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row by row dot products of two (k, n) arrays, added in index order: n elementwise steps over
+    k-long vectors (numpy's own sum of a short row costs a call per row)."""
+    total = np.zeros(x.shape[0])
+    for t in range(x.shape[-1]):
+        total = total + x[:, t] * y[:, t]
+    return total
 
 
 def _round_robin(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
