@@ -23,7 +23,7 @@ from movierec.evaluate import rating_metrics
 from movierec.params.baselines import BayesMFParams
 from movierec.params.blend import NeighbourParams
 from movierec.portable_linalg import spd_inverse
-from movierec.prepare import Prepared, Split
+from movierec.prepare import Prepared
 from movierec.scoring import clip_ratings
 
 PARTNERS = ("item_knn", "bayes_mf")  # the models the blend fits itself, on the carve and on every training row

@@ -42,10 +42,10 @@ def main(args) -> None:
     weights = dict(zip(map(named, blend.FEATURES), np.round(result.weights, 6).tolist()))
     carve_rmse = {named(k): round(v, 6) for k, v in result.carve_rmse.items()}
     rated = per_user.rating_users(prepared.test.user, e.max_users, e.seed)
+    blend_params_count = int(stored["n_params"]) + neighbour_params + bayes_mf.parameter_count(n_users, n_movies, factors.rank) + len(result.weights)
     for name, predicted, extra in (
         ("item_knn", result.partner_test["item_knn"], {"n_params": neighbour_params}),
-        ("blend", result.test, {"n_params": int(stored["n_params"]) + neighbour_params + bayes_mf.parameter_count(n_users, n_movies, factors.rank) + len(result.weights),
-                                "weights": weights, "carve_rmse": carve_rmse}),
+        ("blend", result.test, {"n_params": blend_params_count, "weights": weights, "carve_rmse": carve_rmse}),
     ):
         metrics, sample, errors = evaluate_ratings(predicted, prepared, rating_range, rated)
         write_evaluation(name, {**metrics, **extra}, sample, None, per_user.table(prepared.user_ids, errors, None))
