@@ -56,7 +56,7 @@ def numpy_rows(reps: int) -> list[tuple[str, float, float]]:
     import scipy.linalg
     from sklearn.decomposition import TruncatedSVD
 
-    from movierec import baselines, content, data, portable_linalg
+    from movierec import content, data, portable_linalg
     from movierec.params import baselines as baseline_params
     from movierec.params import core
     from movierec.params import data as data_params

@@ -27,7 +27,6 @@ from movierec.baselines import fit_time_bias_as
 from movierec.params import baselines as baselines_params
 from movierec.params import core
 from movierec.paths import PREPARED_DIR
-from movierec.params.time_terms import TimeTerms
 from movierec.prepare import load_prepared
 from movierec.quiet import import_tensorflow
 from movierec.scoring import keras_predictor

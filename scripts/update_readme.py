@@ -253,7 +253,7 @@ def seeds_table() -> str:
         values = [row.get(f"metrics/eval/{model}.json:{name}") for _, row in runs]
         values = [v for v in values if v is not None]
         stats.append(f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f} ({len(values)})" if values else "–")
-    lines.append(f"| mean ± std (runs) | " + " | ".join(stats) + " |")
+    lines.append("| mean ± std (runs) | " + " | ".join(stats) + " |")
     legend = (
         "† beyond noise: the value is further than twice the training-seed noise from the notebook split's, and "
         "outside its own 95% per-user interval (another split's test users: nothing to pair).\n"
