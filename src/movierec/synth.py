@@ -74,7 +74,7 @@ class Planted:
         """E[observed rating] for (userId, movieId) pairs: the oracle's prediction."""
         users = _index_of(self.user_ids, user_ids, "userId")
         movies = _index_of(self.movie_ids, movie_ids, "movieId")
-        return _expected_observed(self.latent_rating(users, movies), self.sigma)
+        return expected_observed(self.latent_rating(users, movies), self.sigma)
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -103,7 +103,7 @@ def _index_of(sorted_ids: np.ndarray, ids: np.ndarray, name: str) -> np.ndarray:
     return index
 
 
-def _expected_observed(latent: np.ndarray, sigma: float) -> np.ndarray:
+def expected_observed(latent: np.ndarray, sigma: float) -> np.ndarray:
     """E[clip(round_half(latent + N(0, sigma)), 0.5, 5)] = 0.5 + 0.5 * sum_v P(latent + noise >= v - 0.25)."""
     from scipy.special import ndtr
 
@@ -266,7 +266,7 @@ def _write_ratings(path, planted: Planted, counts, popularity, stream, log, star
             latent = planted.latent_rating(users, movies)
             observed = np.clip(np.round((latent + rng.normal(0, planted.sigma, len(latent))) * 2), 1, 10).astype(np.int64)
             stars = observed / 2
-            oracle_sq += float(np.sum((_expected_observed(latent, planted.sigma) - stars) ** 2))
+            oracle_sq += float(np.sum((expected_observed(latent, planted.sigma) - stars) ** 2))
             latent_sq += float(np.sum((latent - stars) ** 2))
             rated[movies] = True
             timestamps = rng.integers(FIRST_TIME, LAST_TIME, len(users))
