@@ -19,6 +19,7 @@ Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - tuning_cost: benchmarks/results/tuning_cost.txt, as printed (docs/tuning.md and benchmarks/README.md);
 - seed_ensemble: benchmarks/results/seed_ensemble.txt, as printed (benchmarks/README.md);
 - factor_ceiling: benchmarks/results/factor_ceiling.txt, as printed (benchmarks/README.md);
+- other_generator: benchmarks/results/other_generator.txt, as printed (benchmarks/README.md);
 - tuned:    the default recipe against the tuned one, per dataset: each `movierec compare HEAD EXP --format json`
             kept in benchmarks/results/tuned/<dataset>.<EXP>.json (how: benchmarks/README.md);
 - distributed: the multi_worker experiment's RMSE and MAE rows and benchmarks/distributed.py's output;
@@ -372,7 +373,7 @@ def generators() -> dict:
         "compare": compare_examples,
         "tuned": tuned_table,
         "ulp": lambda: verbatim("ulp_sensitivity"),
-        **{name: (lambda name=name: verbatim(name)) for name in ("train_speed", "cli_speed", "pipeline", "portable_cost", "tuning_cost", "seed_ensemble", "factor_ceiling")},
+        **{name: (lambda name=name: verbatim(name)) for name in ("train_speed", "cli_speed", "pipeline", "portable_cost", "tuning_cost", "seed_ensemble", "factor_ceiling", "other_generator")},
     }
 
 
