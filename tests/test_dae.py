@@ -217,3 +217,21 @@ def test_distributed_training_is_refused_in_one_line(distribute):
         parse_params(raw)
     with pytest.raises(MovierecError, match=r"^train --workers: this variant's architecture trains in one process only"):
         with_workers(multdae, PARAMS.variants["dae"].train, 2)  # the value came from the command line, not the file
+
+
+def test_inputs_are_unit_rows_the_same_in_training_and_scoring():
+    """The input scaling is exact arithmetic on each row alone (no CPU-approximate reciprocal square
+    root): unit norm, an empty row stays empty, and a user's row has the same bits in a batch of any
+    users, so the training batches and the scorer feed the model identical inputs."""
+    from movierec.examples import history_batches
+    from movierec.scoring import unit_rows
+
+    histories = user_histories(planted().train, N_USERS + 1, Catalogue.every(N_MOVIES), 4.0, 0.5)  # user 90 rated nothing
+    unit = unit_rows(histories)
+    norms = np.sqrt(np.asarray(unit.multiply(unit).sum(axis=1), dtype=np.float64)).ravel()
+    np.testing.assert_allclose(norms[:N_USERS], 1.0, rtol=1e-6)
+    assert unit[N_USERS].nnz == 0 and unit.dtype == np.float32
+    users = np.array([5, 70, 3])
+    np.testing.assert_array_equal(unit_rows(histories[users]).toarray(), unit[users].toarray())
+    (x, user_index), _ = next(iter(history_batches(histories, histories, N_USERS, with_user=True)))
+    np.testing.assert_array_equal(np.asarray(x), unit[np.asarray(user_index)].toarray())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec.prepare import Split
-from movierec.scoring import Catalogue, user_histories
+from movierec.scoring import Catalogue, unit_rows, user_histories
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,8 @@ def rating_batches(rows: Split, batch_size: int, seed: int | None = None):
 
 
 def history_batches(inputs, targets, batch_size: int, with_user: bool, seed: int | None = None):
-    """tf.data batches of the users with a target row: ((L2-normalised input history[, user]), target
-    history), each batch made dense (batch x movies) only when it is drawn; users shuffled anew on every
+    """tf.data batches of the users with a target row: ((input history scaled by `unit_rows`[, user]),
+    target history), each batch made dense (batch x movies) only when it is drawn; users shuffled anew on every
     pass when `seed` is given."""
     import tensorflow as tf
 
@@ -167,11 +167,10 @@ def history_batches(inputs, targets, batch_size: int, with_user: bool, seed: int
         index = tf.stack([cols.value_rowids(), cols.flat_values], axis=1)
         return tf.scatter_nd(index, vals.flat_values, tf.stack([cols.nrows(), tf.constant(n_movies, tf.int64)]))
 
-    x_table = ragged(inputs)
-    y_table = x_table if targets is inputs else ragged(targets)
+    x_table, y_table = ragged(unit_rows(inputs)), ragged(targets)
 
     def batch(users):
-        x = tf.math.l2_normalize(dense(x_table, users), axis=1)
+        x = dense(x_table, users)
         return ((x, tf.cast(users, tf.int32)) if with_user else x), dense(y_table, users)
 
     users = np.flatnonzero(np.diff(targets.indptr) > 0).astype(np.int64)

@@ -185,9 +185,19 @@ def _chunked(call, batch_size: int):
     return predict
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm as tf.math.l2_normalize does (a history model's input): a zero row stays zero."""
-    return x / np.sqrt(np.maximum(np.sum(x * x, axis=1, keepdims=True), 1e-12))
+def unit_rows(histories):
+    """A history model's input: each CSR row (`user_histories`) scaled to unit L2 norm; an empty row stays empty.
+
+    Training and scoring both take it from here, so the model sees the same bits in both. Not
+    tf.math.l2_normalize: its reciprocal square root starts from the CPU's approximate instruction,
+    whose bits differ between Intel and AMD. Here each norm is an ordered `np.bincount` sum, a square
+    root and a division, all correctly rounded: the same bits on any CPU."""
+    rows = np.repeat(np.arange(histories.shape[0]), np.diff(histories.indptr))
+    data = histories.data.astype(np.float64)
+    norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=histories.shape[0]))
+    unit = histories.copy()
+    unit.data = (data / norms[rows]).astype(np.float32)
+    return unit
 
 
 def factor_scorer(offset: float, user_bias: np.ndarray, movie_bias: np.ndarray, user_factors=None, movie_factors=None) -> BlockScorer:

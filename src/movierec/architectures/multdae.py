@@ -59,8 +59,9 @@ def examples(settings: Settings, prepared: Prepared) -> UserHistories:
 
 
 def build(settings: Settings, shared, inputs: ModelInputs):
-    """The input is the weighted history already L2-normalised by the caller (`examples.history_batches`,
-    `history_scorer`): a UnitNormalization layer made training about 4x slower here."""
+    """The input is the weighted history already scaled to unit norm by the caller (`scoring.unit_rows`,
+    for `examples.history_batches` and `history_scorer`): a UnitNormalization layer made training about
+    4x slower here, and its bits would depend on the CPU."""
     import keras
     from keras import layers
 
@@ -89,13 +90,14 @@ def fold_popularity_prior(model, ratings_per_movie: np.ndarray, weight: float) -
 
 
 def history_scorer(model, histories, movies: Catalogue):
-    """A block scorer: each chunk's histories (CSR rows), normalised as in training, scored over every
-    movie (NaN outside the catalogue)."""
+    """A block scorer: each chunk's histories (CSR rows), scaled as in training (`unit_rows`), scored
+    over every movie (NaN outside the catalogue)."""
     with_user = len(model.inputs) == 2
+    unit = unit_rows(histories)
 
     def score(users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
-        x = unit_rows(histories[users].toarray().astype(np.float32))
+        x = unit[users].toarray()
         return movies.scatter(np.asarray(model([x, users.astype(np.int32)] if with_user else x, training=False)))
 
     return score
