@@ -4,8 +4,11 @@ the environment is the locked one, and `check-drift` says where a drift started.
 import hashlib
 import json
 import os
+import platform
 import re
+import shutil
 import subprocess
+import sys
 import zipfile
 from importlib import metadata
 
@@ -77,6 +80,8 @@ for variant in sys.argv[2:]:
         stage.main(argparse.Namespace(params="params.yaml", variant=variant, workers=None))
     with open(f"data/predictions/{variant}.npz", "rb") as f:
         print(variant, hashlib.sha256(f.read()).hexdigest())
+import tensorflow as tf  # an op that starts from the CPU's approximate instruction: what another CPU changes
+print("rsqrt", hashlib.sha256(tf.math.rsqrt(tf.range(1.0, 4097.0)).numpy().tobytes()).hexdigest())
 """
 
 
@@ -87,8 +92,11 @@ def _ready_to_train(make_project, variants):
     return root, env
 
 
-def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -> tuple[dict[str, str], int]:
-    """Each predictions file's hash, and how many oneDNN primitives ran (counted with ONEDNN_VERBOSE=1 in extra_env)."""
+def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None, cpu: list[str] = (), retries: int = 0) -> tuple[dict[str, str], int]:
+    """Each predictions file's hash (and the "rsqrt" probe's), and how many oneDNN primitives ran
+    (counted with ONEDNN_VERBOSE=1 in extra_env); `cpu`: a command to run the process on another CPU.
+    `retries`: runs again a process killed by a signal (qemu-user now and then crashes a multithreaded
+    program inside the emulator); a run that finishes must give the same bits."""
     from movierec.environment import TF_KERNEL_ENV
 
     caller_env = {**os.environ, **env}
@@ -96,11 +104,15 @@ def _fit_and_rank(root, env, isa: str, setting: str, variants, extra_env=None) -
         caller_env.pop(var, None)
     if isa != "ALL":
         caller_env["ONEDNN_MAX_CPU_ISA"] = isa
-    result = subprocess.run(
-        ["python", "-c", FIT_AND_RANK, setting, *variants], cwd=root, env={**caller_env, **(extra_env or {})}, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    hashes = dict(line.split() for line in result.stdout.splitlines() if line.split() and line.split()[0] in variants)
+    for _ in range(retries + 1):
+        result = subprocess.run(
+            [*cpu, sys.executable, "-c", FIT_AND_RANK, setting, *variants], cwd=root, env={**caller_env, **(extra_env or {})},
+            capture_output=True, text=True,
+        )
+        if result.returncode >= 0:
+            break
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stdout[-1500:]} {result.stderr[-1500:]}"
+    hashes = dict(line.split() for line in result.stdout.splitlines() if line.split() and line.split()[0] in (*variants, "rsqrt"))
     return hashes, result.stdout.count("onednn_verbose,v1,primitive,exec")
 
 
@@ -127,6 +139,27 @@ def test_every_architecture_gives_the_same_bits_whatever_instruction_set_onednn_
     assert capped[0] == capped[1]
     uncapped = [_fit_and_rank(root, env, isa, "caller", ("collab",))[0] for isa in ("ALL", "SSE41")]
     assert uncapped[0] != uncapped[1]
+
+
+@pytest.mark.e2e
+def test_every_architecture_gives_the_same_bits_on_an_emulated_cpu_of_the_other_vendor(make_project):
+    """qemu-user runs the same fits and lists on another CPU: an AMD EPYC Milan's CPUID (its vendor, cache
+    sizes and instruction sets, which OpenBLAS, oneDNN and Eigen read to pick their code) and qemu's own
+    results for the instructions that are only approximate (rsqrtps, rcpps), as Intel's and AMD's differ.
+    Every predictions file keeps its bits; the rsqrt probe does not, so the emulated CPU does change
+    what a CPU can change, and this test can fail (the dae failed it while it used tf.math.l2_normalize)."""
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None or platform.machine() != "x86_64":
+        message = "needs qemu-user on x86-64 (apt-get install qemu-user): it emulates another vendor's CPU"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    # Not mf_content: qemu 7.2 itself misorders numpy's quicksort argsort of int64 keys (its time terms'
+    # np.unique), which real AVX2 and AVX-512 CPUs do not (benchmarks/results/cpu_kernels.md).
+    variants = ("collab", "dae")
+    root, env = _ready_to_train(make_project, variants)
+    native = _fit_and_rank(root, env, "ALL", "project", variants)[0]
+    emulated = _fit_and_rank(root, env, "ALL", "project", variants, cpu=[qemu, "-cpu", "EPYC-Milan"], retries=1)[0]
+    assert native.pop("rsqrt") != emulated.pop("rsqrt")
+    assert native == emulated and set(native) == set(variants)
 
 
 @pytest.mark.e2e
@@ -214,8 +247,7 @@ def test_check_drift_names_the_first_stage_that_diverged(make_project):
     assert "first stage whose outputs differ from HEAD's dvc.lock: align (data/features)" in out
     assert f"packages.numpy: {recorded['packages']['numpy']} -> 0.0.1" in out
     assert recorded["instruction_set"].startswith("x86-64") and recorded["onednn_max_cpu_isa"] == "AVX2"
-    l1 = recorded["l1_data_cache"] or "unknown"
-    assert f"CPU family {recorded['instruction_set']}, L1d {l1} -> aarch64, L1d {l1}: the same bits are not promised here" in out
+    assert f"CPU family {recorded['instruction_set']} -> aarch64: the same bits are not promised here" in out
 
 
 def test_check_drift_says_whether_same_bits_are_promised_between_two_cpu_families():
@@ -225,12 +257,11 @@ def test_check_drift_says_whether_same_bits_are_promised_between_two_cpu_familie
         return {"instruction_set": instruction_set, "l1_data_cache": l1}
 
     assert cpu_family_verdict(cpu("x86-64 AVX2"), cpu("x86-64 AVX2")) == []
-    assert "an output that differs is a bug" in cpu_family_verdict(cpu("x86-64 AVX-512"), cpu("x86-64 AVX2"))[0]
+    assert cpu_family_verdict(cpu("x86-64 AVX2"), cpu("x86-64 AVX2", "48K")) == []  # Eigen's blocks do not follow it (measured)
+    assert "an output that differs is a bug" in cpu_family_verdict(cpu("x86-64 AVX-512", "48K"), cpu("x86-64 AVX2"))[0]
     assert "not promised" in cpu_family_verdict(cpu("x86-64 AVX-512"), cpu("arm64"))[0]
     assert "not promised" in cpu_family_verdict(cpu("x86-64 without AVX2"), cpu("x86-64 AVX2"))[0]
-    assert "not promised" in cpu_family_verdict(cpu("x86-64 AVX2"), cpu("x86-64 AVX2", "48K"))[0]
-    assert cpu_family_verdict({"instruction_set": "x86-64 AVX2"}, cpu("x86-64 AVX2")) == []  # recorded before the L1d was
-    assert "L1d unknown -> x86-64 AVX2, L1d 32K: the same bits are promised" in cpu_family_verdict({"instruction_set": "x86-64 AVX-512"}, cpu("x86-64 AVX2"))[0]
+    assert cpu_family_verdict({}, cpu("x86-64 AVX2")) == []  # nothing recorded: nothing to judge
 
 
 def test_stage_order_puts_a_stage_after_the_folder_of_outputs_it_reads():

@@ -130,17 +130,13 @@ def environment_differences(rev: str) -> list[str]:
 
 
 def cpu_family_verdict(recorded: dict, current: dict) -> list[str]:
-    """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not) whose L1 data caches are
-    the same size (Eigen blocks TensorFlow's longer sums by it); elsewhere, only results within the
-    training-seed noise (docs/reproducibility.md). An L1d not recorded (older records, or a system that
-    does not tell) is judged by the instruction set alone."""
+    """Same bits are promised between x86-64 CPUs with AVX2 (AVX-512 or not, Intel or AMD, any cache
+    sizes); elsewhere, only results within the training-seed noise (docs/reproducibility.md)."""
     sets = recorded.get("instruction_set"), current.get("instruction_set")
-    l1s = recorded.get("l1_data_cache"), current.get("l1_data_cache")
-    l1_differs = None not in l1s and l1s[0] != l1s[1]
-    if None in sets or (sets[0] == sets[1] and not l1_differs):
+    if None in sets or sets[0] == sets[1]:
         return []
-    change = f"CPU family {sets[0]}, L1d {l1s[0] or 'unknown'} -> {sets[1]}, L1d {l1s[1] or 'unknown'}"
-    if not l1_differs and all(s in PROMISED_INSTRUCTION_SETS for s in sets):
+    change = f"CPU family {sets[0]} -> {sets[1]}"
+    if all(s in PROMISED_INSTRUCTION_SETS for s in sets):
         return [f"{change}: the same bits are promised across these; an output that differs is a bug, please report it"]
     return [f"{change}: the same bits are not promised here, only results within the training-seed noise (docs/comparing.md)"]
 
