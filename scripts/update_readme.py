@@ -1,6 +1,7 @@
 """Fill the generated blocks of README.md and docs/*.md from committed metrics and DVC experiments (never by hand).
 
-    python scripts/update_readme.py
+    python scripts/update_readme.py                        # every block (needs the experiments)
+    python scripts/update_readme.py --only report compare  # just these
 
 Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
 - report:   metrics/report.md, as `dvc repro` wrote it;
@@ -35,6 +36,7 @@ and in benchmarks/README.md, blocks train_speed, cli_speed, pipeline and scale: 
 
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 import subprocess
@@ -381,13 +383,20 @@ PAGES = ("README.md", "docs/*.md", "benchmarks/README.md")  # where generated bl
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Fill the generated blocks of README.md and docs/*.md.")
+    parser.add_argument("--only", nargs="+", metavar="BLOCK", help="fill only these blocks (say, those that read no experiments)")
+    only = parser.parse_args().only
     made = generators()
+    unknown = set(only or ()) - set(made)
+    if unknown:
+        raise SystemExit(f"--only: no block named {', '.join(sorted(unknown))}; the blocks: {', '.join(made)}")
     for page in [p for pattern in PAGES for p in sorted(ROOT.glob(pattern))]:
         text = page.read_text()
         for name in re.findall(r"<!-- BEGIN (\w+) -->", text):
             if name not in made:
                 raise SystemExit(f"{page.relative_to(ROOT)}: no generator for block {name}")
-            text = fill(text, name, made[name]())
+            if only is None or name in only:
+                text = fill(text, name, made[name]())
         page.write_text(text)
 
 if __name__ == "__main__":

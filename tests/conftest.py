@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from movierec import data, prepare
+from movierec.environment import pin_kernels
 from synthetic import make_movielens, sha256s, zip_movielens
+
+# TensorFlow in the tests' own processes runs as in every stage's: in Eigen's kernels, not oneDNN's,
+# which on an AVX-512 or AMX CPU picks other kernels for other batch sizes (the traced and eager scorers
+# then differed in the last bit). Set before anything imports TensorFlow.
+pin_kernels()
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

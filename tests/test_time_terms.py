@@ -38,6 +38,27 @@ def test_terms_fitted_on_a_models_residuals_recover_what_it_missed_of_each_day()
     assert not terms.user_bias.any() and not terms.item_bias.any()  # time terms only: the model keeps its own biases
 
 
+@pytest.mark.parametrize("moods", [True, False])
+def test_the_carve_keeps_the_terms_only_where_the_days_say_something(moods):
+    """On ratings with a mood per (user, day) the terms lower the held-out RMSE and are kept; on the same
+    static part plus noise that ignores the day they fit that noise and are dropped."""
+    from movierec.training.regime import time_terms_on_carve
+
+    rng = np.random.default_rng(2)
+    n, n_users, n_movies = 4000, 30, 20
+    user_bias, movie_bias = rng.normal(0, 0.5, n_users), rng.normal(0, 0.5, n_movies)
+    users, movies, session = rng.integers(0, n_users, n), rng.integers(0, n_movies, n), rng.integers(0, 8, n)
+    day = (18_000 + rng.integers(0, 500, (n_users, 8))[users, session]).astype(np.int32)
+    day_effect = rng.normal(0, 0.7, (n_users, 8))[users, session] if moods else 0.0
+    rating = 3.5 + user_bias[users] + movie_bias[movies] + day_effect + rng.normal(0, 0.7, n)
+    rows = Split(users, movies, rating, day)
+    predict = lambda u, m: 3.5 + user_bias[u] + movie_bias[m]  # noqa: E731 - a model that knows the static part
+    prepared = Prepared(np.arange(n_users), np.arange(n_movies), rows, rows)
+    verdict = time_terms_on_carve(predict, rows.take(np.arange(3000)), rows.take(np.arange(3000, n)), prepared, TERMS, (0.0, 10.0))
+    rmse = verdict["time_terms_validation_rmse"]
+    assert verdict["time_terms_kept"] is moods and (rmse["with"] < rmse["without"]) is moods
+
+
 def test_terms_round_trip_through_the_model_folder(tmp_path):
     import keras
 

@@ -12,7 +12,7 @@ from movierec.params.time_terms import TimeTerms
 from movierec.prepare import Prepared
 from movierec.ranking import measure_lists
 from movierec.scoring import PAD, BlockScorer, RatedIndex, evaluation_lists, popularity_prior, ranking_users, top_k_with_offsets
-from movierec.time_bias import fit_residual_terms
+from movierec.time_bias import held_out_terms
 
 
 def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, prior_weight: float, time_terms=None) -> dict[str, np.ndarray]:
@@ -54,14 +54,13 @@ def rank(architecture, model, settings, prepared: Prepared, e: EvaluateParams, p
 
 def carve_predictions(architecture, carve_model, carve: Prepared, held_rows: np.ndarray, terms: TimeTerms | None) -> dict[str, np.ndarray]:
     """The predictions file's `carve_rows` and `carve_predictions`: a rating model's predictions of its
-    validation carve's held-out rows by the model that never saw them, plus its time terms (`terms`),
-    fitted as the train stage fits them, on what that model leaves of the carve's other rows. The blend
+    validation carve's held-out rows by the model that never saw them, plus its time terms (`terms`, if
+    the train stage kept them), fitted on what that model leaves of the carve's other rows. The blend
     stage learns its weights on them, so the test split is not read to choose them."""
     predict = architecture.predictor(carve_model)
     predicted = np.asarray(predict(carve.test.user, carve.test.movie), dtype=np.float64)
     if terms is not None:
-        sizes = len(carve.user_ids), len(carve.movie_ids)
-        predicted += fit_residual_terms(carve.train, predict(carve.train.user, carve.train.movie), *sizes, terms).predict_rows(carve.test)
+        predicted += held_out_terms(predict, carve.train, carve.test, len(carve.user_ids), len(carve.movie_ids), terms)
     return {"carve_rows": np.asarray(held_rows, dtype=np.int64), "carve_predictions": predicted.astype(np.float32)}
 
 

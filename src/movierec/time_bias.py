@@ -153,3 +153,10 @@ def fit_residual_terms(rows: Split, predicted: np.ndarray, n_users: int, n_movie
     predictions of the rows it trained on leave: added to its predictions of dated rows (`predict_rows`)."""
     residual = np.asarray(rows.rating, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
     return fit_time_biases(Split(rows.user, rows.movie, residual, rows.day), n_users, n_movies, terms, reg_user=math.inf, reg_item=math.inf)
+
+
+def held_out_terms(predict, fitted_rows: Split, held: Split, n_users: int, n_movies: int, terms: TimeTerms) -> np.ndarray:
+    """The time terms' part of a carve model's predictions of its held-out rows: the terms fitted, as the
+    train stage fits them, on what the model (`predict`, trained on `fitted_rows` only) leaves of those."""
+    residual_model = fit_residual_terms(fitted_rows, predict(fitted_rows.user, fitted_rows.movie), n_users, n_movies, terms)
+    return residual_model.predict_rows(held)

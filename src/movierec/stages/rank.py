@@ -38,9 +38,10 @@ def main(args) -> None:
             raise MovierecError(f"{folder}: no validation carve to choose variants.{args.variant}.popularity_prior on; run `dvc repro` to refit")
         chosen = lists.choose_popularity_prior(v.module.scorer(carve_model, v.settings, split, 0.0), split, grid, e)
     weight = chosen.get("popularity_prior", grid[0])
-    arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight, fitted.load_time_terms(folder))
+    terms = fitted.load_time_terms(folder)  # None if the variant has none, or the train stage found they did not help
+    arrays = lists.rank(v.module, fitted.load_model(folder), v.settings, prepared, e, weight, terms)
     if carve is not None and v.module.PREDICTS_RATINGS:  # what the blend stage learns its weights on
-        arrays.update(lists.carve_predictions(v.module, carve_model, split, held, fit_recipe.time_terms))
+        arrays.update(lists.carve_predictions(v.module, carve_model, split, held, fit_recipe.time_terms if terms is not None else None))
     predictions.write(predictions.path(args.variant), arrays)
     record = {"popularity_prior": weight, "profile": core.profile_name(raw), **chosen}  # which recipe ran
     write_json(METRICS_DIR / "lists" / f"{args.variant}.json", record)
