@@ -200,3 +200,44 @@ def test_a_file_missing_a_key_is_one_line_naming_file_and_key(tmp_path):
     with pytest.raises(MovierecError) as err:
         predictions.read(tmp_path / "p.npz", "top_users", "test_predictions")
     assert str(err.value).startswith(f"{tmp_path / 'p.npz'}: no 'test_predictions' array") and "\n" not in str(err.value)
+
+
+# TensorFlow ops whose kernels start from the CPU's approximate rsqrtps/rcpps (one Newton step on top):
+# Intel and AMD give them other bits (benchmarks/emulated_cpu.py: every other op the fits use agrees).
+APPROXIMATE_OPS = {"Rsqrt", "RsqrtGrad", "Reciprocal", "ReciprocalGrad", "Inv", "InvGrad", "Softmax"}
+
+
+def _op_types(graph_def) -> set[str]:
+    return {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
+
+
+def _dataset_op_types(dataset) -> set[str]:
+    import tensorflow as tf
+
+    return _op_types(tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy()))
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS.variants))
+def test_no_training_step_or_input_pipeline_uses_an_op_the_cpu_only_approximates(name):
+    """A fit's graph (forward, gradients, optimizer update) and its input batches hold no op whose bits
+    depend on the CPU's approximate instructions; the scan sees them where they are (the dae's inputs
+    once went through tf.math.l2_normalize, an Rsqrt)."""
+    import tensorflow as tf
+
+    from movierec.optim import make_optimizer
+    from movierec.prepare import Prepared, Split
+
+    v = PARAMS.variants[name]
+    n_users, n_movies = 6, 9
+    rows = Split(np.arange(6), np.arange(6), np.array([4.0, 3, 5, 2, 4, 1]), np.arange(6, dtype=np.int32) + 18_000)
+    prepared = Prepared(np.arange(n_users), np.arange(n_movies), rows, rows)
+    content = np.random.default_rng(0).normal(size=(n_movies, 4)).astype(np.float32) if v.module.uses_content(v.settings) else None
+    net = build(v, n_users=n_users, n_movies=n_movies, content=content)
+    examples = v.module.examples(v.settings, prepared)
+    net.compile(loss=examples.loss(), optimizer=make_optimizer(v.train.optimizer, v.train.learning_rate))
+    step = tf.function(lambda x, y: net.train_step((x, y))).get_concrete_function(
+        [tf.TensorSpec(i.shape, i.dtype) for i in net.inputs], tf.TensorSpec(net.outputs[0].shape, tf.float32))
+    used = _op_types(step.graph.as_graph_def())
+    used |= _dataset_op_types(examples.batches(rows, 4, seed=0)) | _dataset_op_types(examples.held_out(rows, rows, 4))
+    assert {"MatMul", "GatherV2"} <= used and not used & APPROXIMATE_OPS, sorted(used & APPROXIMATE_OPS)
+    assert "Rsqrt" in _dataset_op_types(tf.data.Dataset.from_tensors(tf.ones((2, 3))).map(lambda x: tf.math.l2_normalize(x, axis=1)))
