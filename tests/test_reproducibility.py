@@ -154,7 +154,7 @@ def test_every_architecture_gives_the_same_bits_on_an_emulated_cpu_of_the_other_
         pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
     # Not mf_content: qemu 7.2 itself misorders numpy's quicksort argsort of int64 keys (its time terms'
     # np.unique), which real AVX2 and AVX-512 CPUs do not (benchmarks/results/cpu_kernels.md).
-    variants = ("collab", "dae")
+    variants = ("collab", "hybrid", "dae")
     root, env = _ready_to_train(make_project, variants)
     native = _fit_and_rank(root, env, "ALL", "project", variants)[0]
     emulated = _fit_and_rank(root, env, "ALL", "project", variants, cpu=[qemu, "-cpu", "EPYC-Milan"], retries=1)[0]
